@@ -1,0 +1,79 @@
+//! Engine errors. Each variant carries what the user needs to see; the API layer maps the
+//! variant's `kind()` onto an HTTP status in one place.
+
+use berth_store::Digest;
+
+/// How an error should be reported to an API client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    InvalidParameter,
+    Forbidden,
+    NotImplemented,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("invalid tar archive: {0}")]
+    InvalidArchive(String),
+    #[error("{what}: file {file} not found in archive")]
+    MissingInArchive { what: String, file: String },
+    #[error("invalid image config {digest}: {reason}")]
+    InvalidConfig { digest: Digest, reason: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        use berth_store::Error as S;
+        match self {
+            Error::NoSuchImage(_) => ErrorKind::NotFound,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::InvalidParameter(_)
+            | Error::InvalidArchive(_)
+            | Error::MissingInArchive { .. }
+            | Error::InvalidConfig { .. } => ErrorKind::InvalidParameter,
+            Error::NotImplemented(_) => ErrorKind::NotImplemented,
+            Error::Io { .. } | Error::Internal(_) => ErrorKind::Internal,
+            Error::Store(e) => match e {
+                S::InvalidDigest(_)
+                | S::InvalidReference { .. }
+                | S::DigestMismatch { .. }
+                | S::UnsafeLayerEntry { .. }
+                | S::CorruptLayer { .. }
+                | S::AmbiguousId(_)
+                | S::BrokenChain { .. } => ErrorKind::InvalidParameter,
+                S::BlobNotFound(_) | S::LayerNotFound(_) | S::ImageNotFound(_) => {
+                    ErrorKind::NotFound
+                }
+                _ => ErrorKind::Internal,
+            },
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

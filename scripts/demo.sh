@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian machine: make the base images, build berth, start a daemon on a
+# private root and socket, load the busybox and Debian images, and show them the way a Docker
+# user would look at them. Everything it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ci-setup.sh
+cargo build --release
+berth=$PWD/target/release/berth
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+sock="unix://$work/run/berth.sock"
+"$berth" daemon --root "$work/root" --exec-root "$work/run" -H "$sock" >"$work/daemon.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [[ -S $work/run/berth.sock ]] && break; sleep 0.05; done
+b() { echo "+ berth $*" >&2; "$berth" -H "$sock" "$@"; }
+images=${BERTH_IMAGES_DIR:-/var/lib/berth-images}
+b version
+b load -i "$images/busybox.tar"
+[[ -f $images/debian.tar ]] && b load -i "$images/debian.tar"
+b images
+b history busybox
+b image inspect --format '{{.Id}} {{json .Config.Cmd}} {{len .RootFS.Layers}} layer(s)' busybox
+b tag busybox demo/busybox:v1
+b system df -v
+b save -o "$work/busybox-saved.tar" demo/busybox:v1
+b rmi demo/busybox:v1
+b system check

@@ -14,7 +14,8 @@ while getopts "n:i:" o; do
   esac
 done
 
-detect_engines berth docker podman
+# shellcheck disable=SC2086
+detect_engines ${BENCH_ONLY:-berth docker podman}
 work=$(mktemp -d /var/tmp/berth-bench-list.XXXXXX)
 BENCH_CLEANUP+=("rm -rf '$work'")
 

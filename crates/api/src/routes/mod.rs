@@ -30,8 +30,6 @@ where
 /// A request body as a blocking `Read` (for engine calls that stream).
 pub fn body_reader(body: axum::body::Body) -> impl std::io::Read + Send + 'static {
     use futures_util::TryStreamExt;
-    let stream = body
-        .into_data_stream()
-        .map_err(std::io::Error::other);
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
     tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
 }

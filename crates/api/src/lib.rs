@@ -45,6 +45,19 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/events", get(routes::system::events))
         .route("/system/df", get(routes::system::df))
         .route("/system/check", get(routes::system::check))
+        .route("/containers/create", post(routes::containers::create))
+        .route("/containers/json", get(routes::containers::list))
+        .route("/containers/prune", post(routes::containers::prune))
+        .route("/containers/{id}/json", get(routes::containers::inspect))
+        .route("/containers/{id}/rename", post(routes::containers::rename))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(routes::containers::remove),
+        )
+        .route(
+            "/containers/{id}/{op}",
+            get(routes::containers::not_yet).post(routes::containers::not_yet),
+        )
         .route("/images/json", get(routes::images::list))
         .route("/images/load", post(routes::images::load))
         .route("/images/create", post(routes::images::create))

@@ -18,6 +18,8 @@ pub enum ErrorKind {
 pub enum Error {
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -46,7 +48,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         use berth_store::Error as S;
         match self {
-            Error::NoSuchImage(_) => ErrorKind::NotFound,
+            Error::NoSuchImage(_) | Error::NoSuchContainer(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::InvalidParameter(_)
             | Error::InvalidArchive(_)

@@ -259,12 +259,36 @@ impl Engine {
             .chain(rec.repo_digests.iter())
             .cloned()
             .collect();
+        let users = self.containers.using_image(&rec.id);
         if let Some(r) = by_reference {
+            if refs.len() <= 1 && !force {
+                if let Some(c) = users.first() {
+                    return Err(Error::Conflict(format!(
+                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                        c.short_id(),
+                        rec.id.short()
+                    )));
+                }
+            }
             self.untag(&rec.id, &r, &mut report)?;
-            if refs.len() > 1 {
+            if refs.len() > 1 || !users.is_empty() {
                 return Ok(report);
             }
         } else {
+            if let Some(c) = users.iter().find(|c| c.is_running()) {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                    rec.id.short(),
+                    c.short_id()
+                )));
+            }
+            if let (Some(c), false) = (users.first(), force) {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+                    rec.id.short(),
+                    c.short_id()
+                )));
+            }
             let repos: BTreeSet<&str> = refs.iter().map(|r| repo_of(r)).collect();
             if repos.len() > 1 && !force {
                 return Err(Error::Conflict(format!(
@@ -274,6 +298,10 @@ impl Engine {
             }
             for r in &refs {
                 self.untag(&rec.id, r, &mut report)?;
+            }
+            // Containers keep their image's layers: a forced removal only untags it.
+            if !users.is_empty() {
+                return Ok(report);
             }
         }
         self.delete_record(&rec, &mut report)?;
@@ -321,6 +349,9 @@ impl Engine {
             if dangling_only && !rec.repo_tags.is_empty() {
                 continue;
             }
+            if !self.containers.using_image(&rec.id).is_empty() {
+                continue;
+            }
             let cfg = self.image_config(&rec.id)?;
             if until.is_some_and(|u| cfg.created_unix() >= u) {
                 continue;
@@ -364,14 +395,27 @@ impl Engine {
             let cfg = self.image_config(&rec.id)?;
             let mut v = self.summary(&rec, &cfg, rec.repo_tags.clone(), rec.repo_digests.clone());
             v["SharedSize"] = json!(shared.get(&rec.id).copied().unwrap_or(0));
-            v["Containers"] = json!(0);
+            v["Containers"] = json!(self.containers.using_image(&rec.id).len());
             images.push(v);
         }
         images.sort_by(|a, b| b["Created"].as_i64().cmp(&a["Created"].as_i64()));
+        let mut containers = self.list_containers(true, None, &Filters::default())?;
+        for c in &mut containers {
+            // No writable layer is mounted until containers run: nothing written yet.
+            c["SizeRw"] = json!(0);
+            c["SizeRootFs"] = self
+                .store
+                .resolve(c["ImageID"].as_str().unwrap_or(""))
+                .ok()
+                .flatten()
+                .and_then(|id| self.store.image(&id).ok().flatten())
+                .map(|i| json!(i.size))
+                .unwrap_or(json!(0));
+        }
         Ok(json!({
             "LayersSize": du.layers_size,
             "Images": images,
-            "Containers": [],
+            "Containers": containers,
             "Volumes": [],
             "BuildCache": [],
         }))

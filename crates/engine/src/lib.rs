@@ -10,10 +10,12 @@
 pub mod archive;
 pub mod changes;
 pub mod config;
+pub mod containers;
 pub mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod names;
 pub mod system;
 
 use std::collections::HashMap;
@@ -38,6 +40,7 @@ pub struct Engine {
     pub config: EngineConfig,
     pub store: Store,
     pub events: EventBus,
+    pub containers: containers::Containers,
     started: chrono::DateTime<chrono::Utc>,
     /// Parsed image configs by image ID; configs are immutable, so entries never go stale.
     configs: Mutex<HashMap<Digest, Arc<ImageConfig>>>,
@@ -62,8 +65,10 @@ impl Engine {
                 "removed leftovers of interrupted operations"
             );
         }
+        let containers = containers::Containers::load(&store)?;
         Ok(Engine {
             config,
+            containers,
             store,
             events: EventBus::default(),
             started: chrono::Utc::now(),

@@ -12,6 +12,8 @@ use berth_cli::DaemonArgs;
 use berth_engine::{Engine, EngineConfig};
 
 const DEFAULT_SOCKET: &str = "unix:///run/berth/berth.sock";
+/// How often unreferenced blobs and layers are collected (also once at start).
+const GC_INTERVAL: Duration = Duration::from_secs(300);
 
 pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
     init_tracing(&args.log_level, &args.log_format)?;
@@ -81,6 +83,23 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
             .filter_map(|l| l.socket_path().map(|p| p.to_path_buf()))
             .collect();
         tracing::info!(version = berth_engine::system::VERSION, root = %args.root.display(), "daemon ready");
+        // Removals that overlapped a load leave unreferenced layers for the collector.
+        let collector = engine.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(GC_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let e = collector.clone();
+                match tokio::task::spawn_blocking(move || e.store.gc()).await {
+                    Ok(Ok(r)) if !r.layers_removed.is_empty() || !r.blobs_removed.is_empty() => {
+                        tracing::info!(layers = r.layers_removed.len(), blobs = r.blobs_removed.len(), bytes = r.bytes_freed, "garbage collected")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
+                    _ => {}
+                }
+            }
+        });
         berth_api::serve(engine, listeners, shutdown_signal(), Duration::from_secs(5)).await;
         for s in sockets {
             let _ = std::fs::remove_file(s);

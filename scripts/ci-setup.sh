@@ -17,6 +17,8 @@ PACKAGES=(
   curl jq python3 openssl # API tests over the unix socket, TLS certificates for the TCP test
   hyperfine # benchmarks
   ca-certificates build-essential pkg-config # cargo build: ring, libsqlite3-sys, zstd-sys need a C toolchain
+  libseccomp-dev # berth-runtime: libcontainer links libseccomp for the default seccomp profile
+  runc # berth-runtime tests run the same bundle under runc to prove the spec is right
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

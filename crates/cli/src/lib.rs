@@ -12,6 +12,9 @@
 //!
 //! Data flow: argv → [`run`] → clap → a command in [`commands`] → [`client::Client`] requests →
 //! JSON/tar/streams back → rows in [`format::rows`] → [`format`] (templates, tabwriter) → stdout.
+//! `run`, `start -a`, `attach` and `exec` hijack their connection ([`client::Client::hijack`]) and
+//! move the container's streams both ways (`commands::container::stream`), with the local
+//! terminal in raw mode ([`term`]) when a TTY session reads from it.
 //! Errors print to stderr the way `docker` prints them, with Docker's exit codes.
 //!
 //! Adding a command: add a file under `commands/<group>/` with a clap `Args` struct and an
@@ -22,9 +25,11 @@ pub mod client;
 pub mod commands;
 pub mod filters;
 pub mod format;
+pub mod gopath;
 pub mod jsonmessage;
 pub mod reference;
 pub mod streams;
+pub mod term;
 
 use std::ffi::OsString;
 use std::io::Write;

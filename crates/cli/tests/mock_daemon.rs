@@ -149,6 +149,7 @@ async fn berth_with(args: &[&str]) -> Outcome {
         err: Box::new(err.clone()),
         stdin_is_terminal: false,
         stdout_is_terminal: false,
+        input: Some(Box::new(tokio::io::empty())),
     };
     let command = cli.command.unwrap_or_else(|| panic!("no command"));
     // Commands run on a multi-threaded runtime too: the future is Send.

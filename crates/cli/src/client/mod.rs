@@ -3,6 +3,8 @@
 //! become [`ClientError::Daemon`] carrying the daemon's `message`. Streaming bodies (uploads, tar
 //! downloads, JSON message streams) are moved chunk by chunk, never buffered whole.
 
+pub mod frames;
+mod hijack;
 mod stream;
 mod tls;
 
@@ -21,6 +23,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
+pub use hijack::{HijackReader, HijackWriter, Hijacked};
 pub use stream::{JsonStream, RawStream};
 pub use tls::TlsOptions;
 
@@ -78,7 +81,29 @@ impl ClientError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClientError::Daemon { status, .. } if *status == StatusCode::NOT_FOUND)
     }
+
+    /// The daemon could not be reached at all (Docker's `IsErrConnectionFailed`).
+    pub fn is_connection_failed(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::PermissionDenied { .. }
+        )
+    }
+
+    /// Docker's `wrapResponseError`: a 404 reads "Error: No such OBJECT: ID", anything else is
+    /// the error as is.
+    pub fn not_found_as(self, object: &str, id: &str) -> anyhow::Error {
+        if self.is_not_found() {
+            anyhow::anyhow!("Error: No such {object}: {id}")
+        } else {
+            self.into()
+        }
+    }
 }
+
+/// A byte stream to the daemon: a unix socket, TCP, or TLS over TCP.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Endpoint {
@@ -307,13 +332,14 @@ impl Client {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, ClientError> {
+    /// Opens a byte stream to the daemon (TLS-wrapped when configured).
+    pub(crate) async fn connect_io(&self) -> Result<Box<dyn Io>, ClientError> {
         match &self.endpoint {
             Endpoint::Unix(path) => {
                 let s = UnixStream::connect(path)
                     .await
                     .map_err(|e| self.connect_error(e))?;
-                handshake(s).await
+                Ok(Box::new(s))
             }
             Endpoint::Tcp { host, port } => {
                 let s = TcpStream::connect((host.as_str(), *port))
@@ -329,31 +355,33 @@ impl Client {
                                 host: self.host.clone(),
                                 source,
                             })?;
-                        handshake(s).await
+                        Ok(Box::new(s))
                     }
-                    None => handshake(s).await,
+                    None => Ok(Box::new(s)),
                 }
             }
         }
     }
 
-    fn host_header(&self) -> String {
-        match &self.endpoint {
-            Endpoint::Unix(_) => "localhost".to_string(),
-            Endpoint::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
-            Endpoint::Tcp { host, port } => format!("{host}:{port}"),
-        }
+    async fn connect(&self) -> Result<SendRequest<Body>, ClientError> {
+        handshake(self.connect_io().await?).await
     }
 
-    /// Sends a request; a 4xx/5xx answer becomes [`ClientError::Daemon`].
-    pub async fn send(&self, req: Request) -> Result<Response<Incoming>, ClientError> {
-        let mut sender = self.connect().await?;
+    /// The HTTP request for `req`, with the headers every request carries.
+    pub(crate) fn build_request(
+        &self,
+        req: Request,
+        extra: &[(&'static str, &'static str)],
+    ) -> Result<hyper::Request<Body>, ClientError> {
         let uri = req.uri();
         let mut builder = hyper::Request::builder()
             .method(req.method)
             .uri(uri)
             .header(HOST, self.host_header())
             .header(USER_AGENT, format!("berth-cli/{CLIENT_VERSION}"));
+        for (k, v) in extra {
+            builder = builder.header(*k, *v);
+        }
         if let Some(ct) = req.content_type {
             builder = builder.header(CONTENT_TYPE, ct);
         }
@@ -369,9 +397,23 @@ impl Client {
                 Empty::new().map_err(|never| match never {}).boxed_unsync()
             }
         };
-        let request = builder
+        builder
             .body(body)
-            .map_err(|e| ClientError::Read(io::Error::other(e)))?;
+            .map_err(|e| ClientError::Read(io::Error::other(e)))
+    }
+
+    fn host_header(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Unix(_) => "localhost".to_string(),
+            Endpoint::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+            Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+        }
+    }
+
+    /// Sends a request; a 4xx/5xx answer becomes [`ClientError::Daemon`].
+    pub async fn send(&self, req: Request) -> Result<Response<Incoming>, ClientError> {
+        let mut sender = self.connect().await?;
+        let request = self.build_request(req, &[])?;
         let response = sender.send_request(request).await?;
         if response.status().is_client_error() || response.status().is_server_error() {
             return Err(error_from_response(response).await);
@@ -423,7 +465,7 @@ where
 }
 
 /// Docker's error text for a failed request: the JSON `message`, else the raw body.
-async fn error_from_response(response: Response<Incoming>) -> ClientError {
+pub(crate) async fn error_from_response(response: Response<Incoming>) -> ClientError {
     let status = response.status();
     let body = match response.into_body().collect().await {
         Ok(b) => b.to_bytes(),

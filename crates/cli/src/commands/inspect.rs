@@ -1,4 +1,4 @@
-//! `berth inspect` (objects of any kind; images for now) and the inspector shared by every
+//! `berth inspect` (containers, images, networks, volumes) and the inspector shared by every
 //! `… inspect` command: a 4-space indented JSON array of the daemon's raw objects, or one template
 //! result per object with `-f`.
 
@@ -128,8 +128,9 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
-/// Object kinds `inspect` can look up, tried in this order when `--type` is not given.
-const KINDS: &[&str] = &["image"];
+/// Object kinds `inspect` can look up, tried in this order when `--type` is not given (Docker's
+/// order: a container wins over an image of the same name).
+const KINDS: &[&str] = &["container", "image", "network", "volume"];
 const DOCKER_KINDS: &[&str] = &[
     "container",
     "image",
@@ -142,22 +143,46 @@ const DOCKER_KINDS: &[&str] = &[
     "secret",
 ];
 
+/// GET /networks/{name} as raw text; a 404 reads "Error: No such network: NAME".
+pub async fn fetch_network(client: Client, name: String) -> Result<String, String> {
+    let req = Request::get(format!("/networks/{}", escape_path(&name)));
+    match client.bytes(req).await {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.is_not_found() => Err(format!("Error: No such network: {name}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn fetch_kind(
+    client: Client,
+    name: String,
+    kind: &str,
+    size: bool,
+) -> Result<String, String> {
+    match kind {
+        "container" => {
+            crate::commands::container::inspect::fetch_container(client, name, size).await
+        }
+        "image" => fetch_image(client, name).await,
+        "network" => fetch_network(client, name).await,
+        "volume" => crate::commands::volume::inspect::fetch_volume(client, name).await,
+        other => Err(format!(
+            "Error: inspecting objects of type {other:?} is not supported"
+        )),
+    }
+}
+
 async fn fetch_object(
     client: Client,
     name: String,
     kind: Option<String>,
+    size: bool,
 ) -> Result<String, String> {
     match kind.as_deref() {
-        Some("image") => fetch_image(client, name).await,
-        Some(other) => Err(format!(
-            "Error: inspecting objects of type {other:?} is not supported yet"
-        )),
+        Some(k) => fetch_kind(client, name, k, size).await,
         None => {
             for kind in KINDS {
-                let result = match *kind {
-                    "image" => fetch_image(client.clone(), name.clone()).await,
-                    _ => continue,
-                };
+                let result = fetch_kind(client.clone(), name.clone(), kind, size).await;
                 match result {
                     Err(e) if e.starts_with("Error: No such ") => continue,
                     other => return other,
@@ -175,8 +200,9 @@ pub async fn run(ctx: &mut Ctx, args: InspectArgs) -> anyhow::Result<()> {
             return Err(anyhow::anyhow!("{k:?} is not a valid value for --type"));
         }
     }
+    let size = args.size;
     inspect_each(ctx, &args.names, args.format.as_deref(), |client, name| {
-        fetch_object(client, name, kind.clone())
+        fetch_object(client, name, kind.clone(), size)
     })
     .await
 }

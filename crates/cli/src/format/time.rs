@@ -147,6 +147,146 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
 }
 
+/// Go's `time.ParseDuration`, in nanoseconds.
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    let bad = || {
+        format!(
+            "time: invalid duration {}",
+            crate::format::template::go_quote(s)
+        )
+    };
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..num_end];
+        if num.is_empty() || num == "." {
+            return Err(bad());
+        }
+        let value: f64 = num.parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_end];
+        rest = &rest[unit_end..];
+        let mul = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => {
+                return Err(format!(
+                    "time: missing unit in duration {}",
+                    crate::format::template::go_quote(s)
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    crate::format::template::go_quote(other),
+                    crate::format::template::go_quote(s)
+                ))
+            }
+        };
+        total += value * mul;
+    }
+    let total = total as i64;
+    Ok(if neg { -total } else { total })
+}
+
+/// Docker's `GetTimestamp` for `--since`/`--until`: a Go duration before `now`, an RFC 3339
+/// date or time (local when it has no zone), or a unix timestamp passed through; returned as
+/// the API wants it (`seconds` or `seconds.nanoseconds`).
+pub fn api_timestamp(value: &str, now_nanos: i128) -> Result<String, String> {
+    if value != "0" {
+        if let Ok(d) = parse_go_duration(value) {
+            let t = now_nanos - i128::from(d);
+            return Ok(t.div_euclid(1_000_000_000).to_string());
+        }
+    }
+    let in_location = !(value.contains(['z', 'Z', '+']) || value.matches('-').count() == 3);
+    let parsed = parse_api_time(value, in_location, now_nanos);
+    match parsed {
+        Some((secs, nanos)) => Ok(format!("{secs}.{nanos:09}")),
+        None if value.contains('-') => Err(format!(
+            "parsing time {}: cannot parse",
+            crate::format::template::go_quote(value)
+        )),
+        None => {
+            let (s, n) = value.split_once('.').unwrap_or((value, "0"));
+            if s.parse::<i64>().is_ok() && n.parse::<i64>().is_ok() {
+                Ok(value.to_string())
+            } else {
+                Err(format!(
+                    "failed to parse value as time or duration: {}",
+                    crate::format::template::go_quote(value)
+                ))
+            }
+        }
+    }
+}
+
+/// The time forms `GetTimestamp` accepts, as (unix seconds, nanoseconds).
+fn parse_api_time(value: &str, in_location: bool, now_nanos: i128) -> Option<(i64, u32)> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    // Split off a zone suffix: "Z" or "±hh:mm".
+    let (body, offset) = if in_location {
+        let now_secs = now_nanos.div_euclid(1_000_000_000) as i64;
+        (value, local_zone(now_secs).offset_secs)
+    } else if let Some(b) = value.strip_suffix(['Z', 'z']) {
+        (b, 0)
+    } else {
+        let i = value.rfind(['+', '-'])?;
+        let (b, z) = value.split_at(i);
+        let sign = if z.starts_with('-') { -1 } else { 1 };
+        let (h, m) = z[1..].split_once(':')?;
+        let off = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
+        (b, sign * off)
+    };
+    let naive = if let Some((date, time)) = body.split_once('T') {
+        let (time, frac) = match time.split_once('.') {
+            Some((t, f)) => (t, Some(f)),
+            None => (time, None),
+        };
+        let time = match time.matches(':').count() {
+            0 => format!("{time}:00:00"),
+            1 => format!("{time}:00"),
+            _ => time.to_string(),
+        };
+        let mut dt =
+            NaiveDateTime::parse_from_str(&format!("{date}T{time}"), "%Y-%m-%dT%H:%M:%S").ok()?;
+        if let Some(f) = frac {
+            if f.is_empty() || f.len() > 9 || !f.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let nanos: u32 = format!("{f:0<9}").parse().ok()?;
+            dt = dt.with_nanosecond(nanos)?;
+        }
+        dt
+    } else {
+        NaiveDate::parse_from_str(body, "%Y-%m-%d")
+            .ok()?
+            .and_hms_opt(0, 0, 0)?
+    };
+    let utc = naive.and_utc().timestamp() - i64::from(offset);
+    Some((utc, naive.and_utc().timestamp_subsec_nanos()))
+}
+
 /// The current time in unix seconds.
 pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
@@ -195,6 +335,28 @@ mod tests {
     fn parses_api_dates() {
         assert_eq!(parse_rfc3339("2026-11-24T12:00:00Z"), Some(T));
         assert_eq!(parse_rfc3339("2026-11-24T12:00:00.123456789Z"), Some(T));
+    }
+
+    #[test]
+    fn api_timestamps() {
+        let now = i128::from(T) * 1_000_000_000;
+        assert_eq!(api_timestamp("10m", now), Ok((T - 600).to_string()));
+        assert_eq!(
+            api_timestamp("2026-11-24T12:00:00Z", now),
+            Ok(format!("{T}.000000000"))
+        );
+        assert_eq!(
+            api_timestamp("2026-11-24T13:00:00.5+01:00", now),
+            Ok(format!("{T}.500000000"))
+        );
+        assert_eq!(
+            api_timestamp("1795521600.25", now),
+            Ok("1795521600.25".into())
+        );
+        assert_eq!(
+            api_timestamp("bogus", now),
+            Err("failed to parse value as time or duration: \"bogus\"".into())
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Container rows (`system df -v` now; `ps` builds on the same fields).
+//! Container rows (`ps`, `system df -v`).
 
 use serde_json::Value as Json;
 
@@ -11,6 +11,12 @@ use crate::format::units::{human_size_with_precision, since};
 use crate::reference::{parse_normalized_named, truncate_id};
 
 pub const TYPE_NAME: &str = "*formatter.ContainerContext";
+
+/// `docker ps`'s default table.
+pub const DEFAULT_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+/// `--format raw`.
+pub const RAW: &str = "container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\nstate: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\nlabels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n";
 
 pub const DF_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
 
@@ -75,22 +81,86 @@ fn names_column(c: &Json, trunc: bool) -> String {
 }
 
 fn ports_column(c: &Json) -> String {
-    let Some(ports) = c.get("Ports").and_then(Json::as_array) else {
-        return String::new();
-    };
-    let mut out = Vec::new();
-    for p in ports {
-        let private = int_field(p, "PrivatePort", 0);
-        let public = int_field(p, "PublicPort", 0);
-        let typ = str_field(p, "Type");
-        let ip = str_field(p, "IP");
-        if public > 0 {
-            out.push(format!("{ip}:{public}->{private}/{typ}"));
-        } else {
-            out.push(format!("{private}/{typ}"));
+    let ports: Vec<Port> = c
+        .get("Ports")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|p| Port {
+                    ip: str_field(p, "IP").to_string(),
+                    private: int_field(p, "PrivatePort", 0) as u16,
+                    public: int_field(p, "PublicPort", 0) as u16,
+                    typ: str_field(p, "Type").to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    displayable_ports(ports)
+}
+
+/// One entry of a container's `Ports` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub ip: String,
+    pub private: u16,
+    pub public: u16,
+    pub typ: String,
+}
+
+/// Docker's `DisplayablePorts`: sorted, consecutive unpublished (or same-number) ports grouped
+/// into ranges (`8000-8002/tcp`), then `IP:PUBLIC->PRIVATE/PROTO` mappings.
+pub fn displayable_ports(mut ports: Vec<Port>) -> String {
+    ports.sort_by(|a, b| {
+        (a.private, &a.ip, a.public, &a.typ).cmp(&(b.private, &b.ip, b.public, &b.typ))
+    });
+    let mut groups: Vec<(String, u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut host_mappings = Vec::new();
+    for p in &ports {
+        let current = p.private;
+        let mut key = p.typ.clone();
+        if !p.ip.is_empty() {
+            if p.public != current {
+                host_mappings.push(format!("{}:{}->{}/{}", p.ip, p.public, p.private, p.typ));
+                continue;
+            }
+            key = format!("{}/{}", p.ip, p.typ);
+        }
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, current, current)),
+            Some(g) => {
+                if u32::from(current) == u32::from(g.2) + 1 {
+                    g.2 = current;
+                } else {
+                    result.push(form_group(&g.0, g.1, g.2));
+                    g.1 = current;
+                    g.2 = current;
+                }
+            }
         }
     }
-    out.join(", ")
+    for (key, first, last) in &groups {
+        result.push(form_group(key, *first, *last));
+    }
+    result.extend(host_mappings);
+    result.join(", ")
+}
+
+fn form_group(key: &str, start: u16, last: u16) -> String {
+    let parts: Vec<&str> = key.split('/').collect();
+    let (ip, typ) = if parts.len() > 1 {
+        (parts[0], parts[1])
+    } else {
+        ("", parts[0])
+    };
+    let mut group = start.to_string();
+    if start != last {
+        group = format!("{group}-{last}");
+    }
+    if !ip.is_empty() {
+        group = format!("{ip}:{group}->{group}");
+    }
+    format!("{group}/{typ}")
 }
 
 pub fn row(c: &Json, opts: ContainerRowOptions) -> Value {
@@ -176,4 +246,46 @@ pub fn row(c: &Json, opts: ContainerRowOptions) -> Value {
             ("Networks", networks.join(",")),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(ip: &str, private: u16, public: u16, typ: &str) -> Port {
+        Port {
+            ip: ip.into(),
+            private,
+            public,
+            typ: typ.into(),
+        }
+    }
+
+    #[test]
+    fn ports_like_docker() {
+        assert_eq!(
+            displayable_ports(vec![
+                p("0.0.0.0", 80, 8080, "tcp"),
+                p("::", 80, 8080, "tcp")
+            ]),
+            "0.0.0.0:8080->80/tcp, :::8080->80/tcp"
+        );
+        assert_eq!(
+            displayable_ports(vec![
+                p("", 9001, 0, "tcp"),
+                p("", 9000, 0, "tcp"),
+                p("", 53, 0, "udp")
+            ]),
+            "53/udp, 9000-9001/tcp"
+        );
+        assert_eq!(
+            displayable_ports(vec![
+                p("0.0.0.0", 9000, 9000, "tcp"),
+                p("0.0.0.0", 9001, 9001, "tcp"),
+                p("", 7000, 0, "tcp")
+            ]),
+            "7000/tcp, 0.0.0.0:9000-9001->9000-9001/tcp"
+        );
+        assert_eq!(displayable_ports(vec![]), "");
+    }
 }

@@ -6,6 +6,7 @@ pub mod build_cache;
 pub mod container;
 pub mod history;
 pub mod image;
+pub mod stats;
 pub mod volume;
 
 use serde_json::Value as Json;

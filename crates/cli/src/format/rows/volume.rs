@@ -1,4 +1,4 @@
-//! Volume rows (`system df -v` now; `volume ls` builds on the same fields).
+//! Volume rows (`volume ls`, `system df -v`).
 
 use serde_json::Value as Json;
 
@@ -7,6 +7,9 @@ use crate::format::template::Value;
 use crate::format::units::human_size;
 
 pub const TYPE_NAME: &str = "*formatter.volumeContext";
+
+/// `volume ls`'s default table.
+pub const DEFAULT_TABLE: &str = "table {{.Driver}}\t{{.Name}}";
 
 pub const DF_TABLE: &str = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
 

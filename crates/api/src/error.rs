@@ -33,6 +33,7 @@ impl From<berth_engine::Error> for ApiError {
             ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -50,6 +51,9 @@ impl From<berth_store::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::NOT_MODIFIED {
+            return self.status.into_response();
+        }
         (
             self.status,
             [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -56,7 +56,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route(
             "/containers/{id}/{op}",
-            get(routes::containers::not_yet).post(routes::containers::not_yet),
+            get(routes::containers::op_get).post(routes::containers::op_post),
         )
         .route("/images/json", get(routes::images::list))
         .route("/images/load", post(routes::images::load))

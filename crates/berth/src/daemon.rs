@@ -82,6 +82,12 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
             .iter()
             .filter_map(|l| l.socket_path().map(|p| p.to_path_buf()))
             .collect();
+        // Containers that kept running while the daemon was down: watch their shims again (and
+        // finish those that exited meanwhile).
+        let adopter = engine.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || adopter.readopt_containers()).await {
+            tracing::error!(error = %e, "re-adopting running containers");
+        }
         tracing::info!(version = berth_engine::system::VERSION, root = %args.root.display(), "daemon ready");
         // Removals that overlapped a load leave unreferenced layers for the collector.
         let collector = engine.clone();

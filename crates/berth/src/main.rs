@@ -6,7 +6,13 @@ mod daemon;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match berth_cli::run(std::env::args_os().collect()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `berth shim …`: the per-container supervisor the daemon spawns (internal, single-threaded).
+    if args.get(1).is_some_and(|a| a == "shim") {
+        let code = berth_engine::shim::main(&args[2..]);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    match berth_cli::run(args) {
         berth_cli::Outcome::Exit(code) => ExitCode::from(code.clamp(0, 255) as u8),
         berth_cli::Outcome::Daemon(args) => match daemon::run(args) {
             Ok(()) => ExitCode::SUCCESS,

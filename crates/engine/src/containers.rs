@@ -403,7 +403,7 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
 }
 
 impl Engine {
-    fn save_container(&self, rec: &ContainerRecord) -> Result<()> {
+    pub(crate) fn save_container(&self, rec: &ContainerRecord) -> Result<()> {
         let doc = serde_json::to_string(rec).map_err(|e| Error::Internal(e.to_string()))?;
         self.store.with_tx(|tx| {
             tx.execute(
@@ -751,14 +751,21 @@ impl Engine {
                     c.id
                 )));
             }
-            return Err(Error::NotImplemented(
-                "stopping running containers is not supported by this daemon yet".into(),
-            ));
+            return Err(Error::Conflict(format!(
+                "You cannot remove a running container {}. It is still running after the kill",
+                c.id
+            )));
         }
         self.delete_container_record(&c)
     }
 
-    fn delete_container_record(&self, c: &ContainerRecord) -> Result<()> {
+    pub(crate) fn delete_container_record(&self, c: &ContainerRecord) -> Result<()> {
+        // Never recurse into a still-mounted rootfs: that would delete through the overlay.
+        self.release_container(&c.id);
+        self.op_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
         self.store.with_tx(|tx| {
             tx.execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
             Ok(())

@@ -11,6 +11,8 @@ pub enum ErrorKind {
     InvalidParameter,
     Forbidden,
     NotImplemented,
+    /// Nothing to do (HTTP 304): starting a running container, stopping a stopped one.
+    NotModified,
     Internal,
 }
 
@@ -42,6 +44,10 @@ pub enum Error {
     Store(#[from] berth_store::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("container already in the requested state")]
+    NotModified,
+    #[error("timed out")]
+    Timeout,
 }
 
 impl Error {
@@ -55,7 +61,8 @@ impl Error {
             | Error::MissingInArchive { .. }
             | Error::InvalidConfig { .. } => ErrorKind::InvalidParameter,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
-            Error::Io { .. } | Error::Internal(_) => ErrorKind::Internal,
+            Error::NotModified => ErrorKind::NotModified,
+            Error::Io { .. } | Error::Internal(_) | Error::Timeout => ErrorKind::Internal,
             Error::Store(e) => match e {
                 S::InvalidDigest(_)
                 | S::InvalidReference { .. }

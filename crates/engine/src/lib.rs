@@ -15,7 +15,10 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod lifecycle;
+pub mod logs;
 pub mod names;
+pub mod shim;
 pub mod system;
 
 use std::collections::HashMap;
@@ -28,6 +31,7 @@ pub use config::ImageConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, EventBus};
 pub use filters::Filters;
+pub use lifecycle::WaitCondition;
 
 /// Settings the daemon was started with.
 #[derive(Debug, Clone)]
@@ -44,6 +48,10 @@ pub struct Engine {
     started: chrono::DateTime<chrono::Utc>,
     /// Parsed image configs by image ID; configs are immutable, so entries never go stale.
     configs: Mutex<HashMap<Digest, Arc<ImageConfig>>>,
+    /// Bumped on every container state change; `wait` and `logs --follow` watch it.
+    pub(crate) changes: tokio::sync::watch::Sender<u64>,
+    /// Serialises start and exit handling per container.
+    pub(crate) op_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl Engine {
@@ -73,6 +81,8 @@ impl Engine {
             events: EventBus::default(),
             started: chrono::Utc::now(),
             configs: Mutex::new(HashMap::new()),
+            changes: tokio::sync::watch::channel(0).0,
+            op_locks: Mutex::new(HashMap::new()),
         })
     }
 

@@ -1,4 +1,5 @@
-//! `/containers/*`: create, list, inspect, rename, remove, prune.
+//! `/containers/*`: create, list, inspect, rename, remove, prune, and the lifecycle: start,
+//! stop, kill, restart, wait, logs.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -61,7 +62,7 @@ pub async fn remove(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
     let force = Query::parse(raw.as_deref()).bool("force");
-    blocking(move || engine.remove_container(&id, force)).await?;
+    engine.remove_container_forced(&id, force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,4 +97,202 @@ pub async fn not_yet(
         StatusCode::NOT_IMPLEMENTED,
         format!("{op}: running containers is not supported by this daemon yet"),
     ))
+}
+
+fn seconds(q: &Query, key: &str) -> ApiResult<Option<i64>> {
+    match q.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
+    }
+}
+
+/// `POST /containers/{id}/{op}`.
+pub async fn op_post(
+    State(engine): State<AppState>,
+    Path((id, op)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    match op.as_str() {
+        "start" => {
+            blocking(move || engine.start_container(&id)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "stop" => {
+            let t = seconds(&q, "t")?;
+            engine.stop_container(&id, t).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "restart" => {
+            let t = seconds(&q, "t")?;
+            engine.restart_container(&id, t).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "kill" => {
+            let signal = q.get("signal").map(str::to_string);
+            blocking(move || engine.kill_container(&id, signal.as_deref())).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "wait" => {
+            let cond = berth_engine::WaitCondition::parse(q.str("condition"))?;
+            let code = engine.wait_container(&id, cond, None).await?;
+            Ok(Json(serde_json::json!({"StatusCode": code, "Error": null})).into_response())
+        }
+        _ => not_yet(State(engine), Path((id, op))).await,
+    }
+}
+
+/// `GET /containers/{id}/{op}`.
+pub async fn op_get(
+    State(engine): State<AppState>,
+    Path((id, op)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    match op.as_str() {
+        "logs" => logs(engine, id, Query::parse(raw.as_deref())).await,
+        _ => not_yet(State(engine), Path((id, op))).await,
+    }
+}
+
+/// Docker's 8-byte stream header (stream, 0, 0, 0, big-endian length) plus the payload.
+fn frame(stream: u8, payload: &[u8], out: &mut Vec<u8>) {
+    out.push(stream);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+struct LogOpts {
+    stdout: bool,
+    stderr: bool,
+    timestamps: bool,
+    tty: bool,
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl LogOpts {
+    fn keep(&self, e: &berth_engine::logs::LogEntry) -> bool {
+        (if e.stream == 2 {
+            self.stderr
+        } else {
+            self.stdout
+        }) && self.since.is_none_or(|s| e.time_nano >= s)
+            && self.until.is_none_or(|u| e.time_nano <= u)
+    }
+
+    fn render(&self, e: &berth_engine::logs::LogEntry, out: &mut Vec<u8>) {
+        let mut payload = Vec::with_capacity(e.log.len() + 32);
+        if self.timestamps {
+            payload.extend_from_slice(e.time.as_bytes());
+            payload.push(b' ');
+        }
+        payload.extend_from_slice(&e.log);
+        if self.tty {
+            out.extend_from_slice(&payload);
+        } else {
+            frame(e.stream, &payload, out);
+        }
+    }
+}
+
+async fn logs(engine: AppState, key: String, q: Query) -> ApiResult<Response> {
+    let c = {
+        let e = engine.clone();
+        blocking(move || e.container(&key)).await?
+    };
+    let since = q
+        .get("since")
+        .and_then(berth_engine::logs::parse_log_time)
+        .filter(|s| *s > 0);
+    let until = q
+        .get("until")
+        .and_then(berth_engine::logs::parse_log_time)
+        .filter(|s| *s > 0);
+    let opts = LogOpts {
+        stdout: q.bool("stdout"),
+        stderr: q.bool("stderr"),
+        timestamps: q.bool("timestamps"),
+        tty: c.config["Tty"].as_bool().unwrap_or(false),
+        since,
+        until,
+    };
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let tail: Option<usize> = match q.str("tail") {
+        "" | "all" => None,
+        n => Some(
+            n.parse::<i64>()
+                .map(|n| n.max(0) as usize)
+                .unwrap_or(usize::MAX),
+        ),
+    };
+    let follow = q.bool("follow");
+    let id = c.id.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let mut changes = engine.subscribe_changes();
+        let (e, i) = (engine.clone(), id.clone());
+        let first = tokio::task::spawn_blocking(move || e.read_log(&i, 0)).await;
+        let Ok(Ok((entries, mut offset))) = first else {
+            return;
+        };
+        let kept: Vec<_> = entries.iter().filter(|e| opts.keep(e)).collect();
+        let skip = tail.map_or(0, |t| kept.len().saturating_sub(t));
+        let mut out = Vec::new();
+        for e in &kept[skip..] {
+            opts.render(e, &mut out);
+        }
+        if !out.is_empty() && tx.send(Ok(out.into())).await.is_err() {
+            return;
+        }
+        if !follow {
+            return;
+        }
+        loop {
+            changes.borrow_and_update();
+            let running = engine.is_running(&id);
+            let (e, i) = (engine.clone(), id.clone());
+            let Ok(Ok((entries, next))) =
+                tokio::task::spawn_blocking(move || e.read_log(&i, offset)).await
+            else {
+                return;
+            };
+            offset = next;
+            let mut out = Vec::new();
+            for e in entries.iter().filter(|e| opts.keep(e)) {
+                opts.render(e, &mut out);
+            }
+            if !out.is_empty() && tx.send(Ok(out.into())).await.is_err() {
+                return;
+            }
+            if !running || opts.until.is_some_and(|u| u <= now_nanos()) {
+                return;
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    // API 1.41 uses this content type for both the raw (TTY) and the multiplexed stream.
+    let ctype = "application/vnd.docker.raw-stream";
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, ctype)],
+        body,
+    )
+        .into_response())
+}
+
+fn now_nanos() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }

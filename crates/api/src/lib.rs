@@ -50,6 +50,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/prune", post(routes::containers::prune))
         .route("/containers/{id}/json", get(routes::containers::inspect))
         .route("/containers/{id}/rename", post(routes::containers::rename))
+        .route("/containers/{id}/attach", post(routes::containers::attach))
         .route(
             "/containers/{id}",
             axum::routing::delete(routes::containers::remove),

@@ -69,6 +69,9 @@ impl ContainerRecord {
 /// The in-memory table of containers, mirrored in the database.
 pub struct Containers {
     map: Mutex<BTreeMap<String, ContainerRecord>>,
+    /// Exit codes of removed containers, for waiters that wake only after the removal
+    /// (`wait?condition=removed` on a `--rm` container).
+    gone: Mutex<BTreeMap<String, i64>>,
 }
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -96,6 +99,7 @@ impl Containers {
         }
         Ok(Containers {
             map: Mutex::new(map),
+            gone: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -129,6 +133,15 @@ impl Containers {
                 "multiple IDs found with provided prefix: {key}"
             ))),
         }
+    }
+
+    /// The exit code a removed container had.
+    pub fn removed_exit_code(&self, id: &str) -> Option<i64> {
+        self.gone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
     }
 
     pub fn using_image(&self, image: &Digest) -> Vec<ContainerRecord> {
@@ -770,6 +783,17 @@ impl Engine {
             tx.execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
             Ok(())
         })?;
+        {
+            let mut gone = self
+                .containers
+                .gone
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if gone.len() > 1024 {
+                gone.clear();
+            }
+            gone.insert(c.id.clone(), c.state.exit_code);
+        }
         self.containers.lock().remove(&c.id);
         let dir = self.container_dir(&c.id);
         if let Err(e) = std::fs::remove_dir_all(&dir) {

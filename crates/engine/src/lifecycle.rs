@@ -305,8 +305,15 @@ impl Engine {
                     c.state.exit_code = code;
                     c.state.error = e.to_string();
                     let _ = self.save_container(&c);
-                    self.notify_change();
                 }
+                // As Docker: a `--rm` container that cannot start is removed, which also
+                // releases a client waiting for `condition=removed`.
+                if c.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+                    if let Err(rm) = self.delete_container_record(&c) {
+                        tracing::warn!(error = %rm, id = %c.id, "removing --rm container after failed start");
+                    }
+                }
+                self.notify_change();
                 Err(e)
             }
         }
@@ -600,8 +607,13 @@ impl Engine {
         loop {
             rx.borrow_and_update();
             let cur = self.containers.find(&id).ok();
-            if let Some(c) = &cur {
-                last_code = c.state.exit_code;
+            match &cur {
+                Some(c) => last_code = c.state.exit_code,
+                None => {
+                    if let Some(code) = self.containers.removed_exit_code(&id) {
+                        last_code = code;
+                    }
+                }
             }
             let done = match (cond, &cur) {
                 (WaitCondition::Removed, None) => true,

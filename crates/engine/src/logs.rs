@@ -74,18 +74,21 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
             Err(e) => return Err(crate::Error::io(format!("opening {}", path.display()))(e)),
         };
-        f.seek(SeekFrom::Start(offset))
-            .map_err(crate::Error::io(format!("reading {}", path.display())))?;
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)
-            .map_err(crate::Error::io(format!("reading {}", path.display())))?;
-        let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let entries = buf[..complete]
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(parse_line)
-            .collect();
-        Ok((entries, offset + complete as u64))
+        read_entries(&mut f, offset)
+            .map_err(crate::Error::io(format!("reading {}", path.display())))
+    }
+
+    /// Open (creating it if the shim has not yet) the container's log for an attached reader.
+    /// The handle keeps the file readable even if the container is removed right after it
+    /// exits (`--rm`), so an attached client never misses the last lines.
+    pub fn open_log(&self, id: &str) -> Result<std::fs::File> {
+        let path = self.log_path(id);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|_| std::fs::File::open(&path))
+            .map_err(crate::Error::io(format!("opening {}", path.display())))
     }
 
     /// Whether a waiter should keep following: the container exists and runs.
@@ -97,6 +100,20 @@ impl Engine {
     pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
+}
+
+/// Complete log lines of an open log file from byte `offset` on, and the offset after them.
+pub fn read_entries(f: &mut std::fs::File, offset: u64) -> std::io::Result<(Vec<LogEntry>, u64)> {
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let entries = buf[..complete]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(parse_line)
+        .collect();
+    Ok((entries, offset + complete as u64))
 }
 
 #[cfg(test)]

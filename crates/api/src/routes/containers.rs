@@ -138,8 +138,27 @@ pub async fn op_post(
         }
         "wait" => {
             let cond = berth_engine::WaitCondition::parse(q.str("condition"))?;
-            let code = engine.wait_container(&id, cond, None).await?;
-            Ok(Json(serde_json::json!({"StatusCode": code, "Error": null})).into_response())
+            {
+                let (e, i) = (engine.clone(), id.clone());
+                blocking(move || e.container(&i).map(|_| ())).await?;
+            }
+            // Headers go out at once, as dockerd does: the docker CLI registers its wait
+            // before it starts the container and waits for these headers.
+            let body = futures_util::stream::once(async move {
+                let v = match engine.wait_container(&id, cond, None).await {
+                    Ok(code) => serde_json::json!({"StatusCode": code, "Error": null}),
+                    Err(e) => {
+                        serde_json::json!({"StatusCode": -1, "Error": {"Message": e.to_string()}})
+                    }
+                };
+                Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{v}\n")))
+            });
+            Ok((
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(body),
+            )
+                .into_response())
         }
         _ => not_yet(State(engine), Path((id, op))).await,
     }
@@ -295,4 +314,99 @@ async fn logs(engine: AppState, key: String, q: Query) -> ApiResult<Response> {
 
 fn now_nanos() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// `POST /containers/{id}/attach`: hijack the connection (`Upgrade: tcp`, 101) and stream the
+/// container's output from now on (plus the log so far with `logs=1`) until it exits. Output
+/// is read from the json-file log the shim writes, through a handle opened before the 101, so
+/// nothing between attach and start is missed. Standard input is not forwarded yet.
+pub async fn attach(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    mut req: axum::extract::Request,
+) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let c = {
+        let (e, i) = (engine.clone(), id.clone());
+        blocking(move || e.container(&i)).await?
+    };
+    let opts = LogOpts {
+        stdout: q.bool("stdout"),
+        stderr: q.bool("stderr"),
+        timestamps: false,
+        tty: c.config["Tty"].as_bool().unwrap_or(false),
+        since: None,
+        until: None,
+    };
+    let replay = q.bool("logs");
+    let stream = q.bool("stream");
+    let (mut file, start_offset) = {
+        let (e, i) = (engine.clone(), c.id.clone());
+        blocking(move || {
+            let f = e.open_log(&i)?;
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            Ok((f, if replay { 0 } else { len }))
+        })
+        .await?
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let id = c.id.clone();
+    let ctype = if opts.tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut changes = engine.subscribe_changes();
+        let mut offset = start_offset;
+        loop {
+            changes.borrow_and_update();
+            let state = engine.container(&id).ok().map(|c| c.state);
+            let read = tokio::task::spawn_blocking(move || {
+                let r = berth_engine::logs::read_entries(&mut file, offset);
+                (file, r)
+            })
+            .await;
+            let Ok((f, Ok((entries, next)))) = read else {
+                break;
+            };
+            file = f;
+            offset = next;
+            let mut out = Vec::new();
+            for e in entries.iter().filter(|e| opts.keep(e)) {
+                opts.render(e, &mut out);
+            }
+            if !out.is_empty() && io.write_all(&out).await.is_err() {
+                return;
+            }
+            let finished = match &state {
+                None => true,
+                Some(s) => {
+                    matches!(s.status.as_str(), "exited" | "dead")
+                        || (s.status == "created" && s.exit_code != 0)
+                }
+            };
+            if finished || !stream {
+                break;
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            }
+        }
+        let _ = io.shutdown().await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(axum::http::header::CONNECTION, "Upgrade")
+        .header(axum::http::header::UPGRADE, "tcp")
+        .header(axum::http::header::CONTENT_TYPE, ctype)
+        .body(axum::body::Body::empty())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

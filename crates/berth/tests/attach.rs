@@ -1,0 +1,79 @@
+//! Foreground `run` through the CLI: attach before start, output and exit code come back, and a
+//! `--rm` container that cannot start is removed (the client's `wait?condition=removed` returns).
+
+mod common;
+
+use common::*;
+
+fn ready() -> Option<Daemon> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    let Some(bb) = base_image("busybox") else {
+        eprintln!("skipped: no busybox base image (scripts/make-base-images.sh)");
+        return None;
+    };
+    let d = Daemon::start();
+    d.ok(&["load", "-i", bb.to_str().expect("utf8")]);
+    Some(d)
+}
+
+#[test]
+fn foreground_run_streams_output_and_exit_code() {
+    let Some(d) = ready() else { return };
+    let out = d.cli(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err\n"));
+    let out = d.cli(&["run", "--rm", "busybox", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("executable file not found"));
+    assert_eq!(
+        d.ok(&["ps", "-aq"]).trim(),
+        "",
+        "--rm containers are gone, also after a failed start"
+    );
+    for docker in ["/usr/local/bin/docker", "/usr/bin/docker"] {
+        if !std::path::Path::new(docker).exists() {
+            continue;
+        }
+        let out = std::process::Command::new(docker)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path())
+            .args([
+                "run",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "echo via-docker; exit 4",
+            ])
+            .output()
+            .expect("docker");
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{docker}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "via-docker\n",
+            "{docker}"
+        );
+    }
+}

@@ -442,3 +442,48 @@ fn graceful_shutdown_removes_socket_and_second_daemon_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// podman's docker-archive: layers are `<diff-id-hex>.tar` at the top, with `<id>/layer.tar`
+/// symlinks pointing at them, and the manifest names the top-level files.
+#[test]
+fn podman_style_docker_archive_loads() {
+    let d = Daemon::start();
+    let img = TestImage::new(
+        vec![base_layer(), app_layer(21, 4096)],
+        &["localhost/pod:1"],
+    );
+    let mut b = tar::Builder::new(Vec::new());
+    let mut layer_names = Vec::new();
+    let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o444);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    for (i, l) in img.layers.iter().enumerate() {
+        let name = format!("{}.tar", &sha256(l)[7..]);
+        add(&mut b, &name, l);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, format!("v1id{i}/layer.tar"), format!("../{name}"))
+            .unwrap();
+        layer_names.push(name);
+    }
+    let config = img.config();
+    let cfg_name = format!("{}.json", &sha256(&config)[7..]);
+    add(&mut b, &cfg_name, &config);
+    let manifest = serde_json::json!([{"Config": cfg_name, "RepoTags": ["localhost/pod:1"], "Layers": layer_names}]);
+    add(&mut b, "manifest.json", manifest.to_string().as_bytes());
+    let out = d.load_bytes(&b.into_inner().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Loaded image: localhost/pod:1"
+    );
+    assert_eq!(inspect(&d, "localhost/pod:1")["Id"], img.id().as_str());
+}

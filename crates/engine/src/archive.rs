@@ -207,7 +207,9 @@ impl Engine {
                 continue;
             }
             let expected = blob_path_digest(&path).or_else(|| legacy_config_digest(&path));
-            let is_layer = path.ends_with("/layer.tar") || path.ends_with("/layer.tar.gz");
+            // `<id>/layer.tar` (docker save) or `<diff-id>.tar` at the top (podman save, whose
+            // `<id>/layer.tar` entries are symlinks to those).
+            let is_layer = path.ends_with(".tar") || path.ends_with("/layer.tar.gz");
             if expected.is_none() && !is_layer {
                 continue; // legacy `<id>/json`, `<id>/VERSION`: not needed
             }

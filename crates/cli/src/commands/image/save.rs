@@ -73,8 +73,18 @@ pub async fn run(ctx: &mut Ctx, args: SaveArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.output {
         validate_output_path(path)?;
     }
-    let mut stream = ctx.client.raw_stream(save_request(&args.images)).await?;
-    match &args.output {
+    let stream = ctx.client.raw_stream(save_request(&args.images)).await?;
+    write_output(ctx, stream, args.output.as_deref()).await
+}
+
+/// Writes an archive stream to `-o FILE` (temp file + rename) or to standard output; shared by
+/// `save` and `export`.
+pub(crate) async fn write_output(
+    ctx: &mut Ctx,
+    mut stream: RawStream,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    match output {
         Some(path) => write_file(stream, path).await,
         None => {
             while let Some(chunk) = stream.chunk().await? {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian machine: make the base images, build berth, start a daemon on a
-# private root and socket, load the busybox and Debian images, and show them the way a Docker
-# user would look at them. Everything it starts is stopped on exit.
+# private root and socket, load the busybox and Debian images, run containers from them, and show
+# them the way a Docker user would look at them. Everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ci-setup.sh
@@ -19,6 +19,11 @@ b version
 b load -i "$images/busybox.tar"
 [[ -f $images/debian.tar ]] && b load -i "$images/debian.tar"
 b images
+b run --rm busybox sh -c 'echo "hello from a berth container: $(uname -sr), pid $$"'
+[[ -f $images/debian.tar ]] && b run --rm debian:bookworm cat /etc/debian_version
+b run -d --name demo-sleeper busybox sleep 30
+b ps
+b rm -f demo-sleeper
 b history busybox
 b image inspect --format '{{.Id}} {{json .Config.Cmd}} {{len .RootFS.Layers}} layer(s)' busybox
 b tag busybox demo/busybox:v1

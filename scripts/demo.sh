@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ci-setup.sh
 cargo build --release
-berth=$PWD/target/release/berth
+berth=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 sock="unix://$work/run/berth.sock"
 "$berth" daemon --root "$work/root" --exec-root "$work/run" -H "$sock" >"$work/daemon.log" 2>&1 &

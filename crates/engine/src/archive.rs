@@ -3,14 +3,18 @@
 //! (a root filesystem tar becomes a one-layer image).
 //!
 //! Loading streams the archive once: blobs go straight into the store (digest-verified where the
-//! archive names the digest), the small JSON documents are kept in memory, then the layers of each
-//! image are unpacked in parallel. A failed load removes everything it added.
+//! archive names the digest), and a blob that looks like a layer (docker-archive `*/layer.tar`,
+//! or `blobs/sha256/*` starting with gzip, zstd or tar magic) is unpacked from the same bytes as
+//! it streams (`Store::prepare_layer_from_stream`). The small JSON documents are kept in memory.
+//! Once the manifests are parsed, each image's prepared layers are committed on their parent
+//! chains in one batch, and any other missing layer is unpacked from its stored blob, in
+//! parallel. A failed load removes everything it added.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-use berth_store::{Digest, LayerRecord, Reference};
+use berth_store::{Digest, LayerRecord, PreparedLayer, Reference};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -52,6 +56,9 @@ struct Staged {
     links: HashMap<String, String>,
     /// Small JSON documents by archive path.
     docs: HashMap<String, Vec<u8>>,
+    /// Layers unpacked while their blobs streamed in, by blob digest, not committed yet.
+    /// Whatever no image claims is removed when this is dropped.
+    prepared: HashMap<Digest, PreparedLayer>,
 }
 
 impl Staged {
@@ -129,7 +136,13 @@ impl Engine {
     }
 
     fn load_inner(&self, input: impl Read) -> Result<Vec<String>> {
+        let started = std::time::Instant::now();
         let staged = self.stage_archive(input)?;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            layers = staged.prepared.len(),
+            "archive read"
+        );
         let pending = if let Some(m) = staged.docs.get("manifest.json") {
             self.docker_manifest_images(&staged, m)?
         } else if let Some(idx) = staged.docs.get("index.json") {
@@ -142,10 +155,12 @@ impl Engine {
         if pending.is_empty() {
             return Err(Error::InvalidArchive("the archive holds no image".into()));
         }
+        let mut staged = staged;
         let mut lines = Vec::new();
         for p in pending {
-            lines.extend(self.commit_pending(p)?);
+            lines.extend(self.commit_pending(p, &mut staged.prepared)?);
         }
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "images loaded");
         Ok(lines)
     }
 
@@ -206,20 +221,74 @@ impl Engine {
                 staged.docs.insert(path, buf);
                 continue;
             }
-            let expected = blob_path_digest(&path).or_else(|| legacy_config_digest(&path));
-            // `<id>/layer.tar` (docker save) or `<diff-id>.tar` at the top (podman save, whose
-            // `<id>/layer.tar` entries are symlinks to those).
-            let is_layer = path.ends_with(".tar") || path.ends_with("/layer.tar.gz");
+            let in_blobs = blob_path_digest(&path);
+            let expected = in_blobs.clone().or_else(|| legacy_config_digest(&path));
+            // docker-archive `<id>/layer.tar`; podman's writes `<diff-id>.tar` at the top.
+            let is_layer = path.ends_with("/layer.tar")
+                || path.ends_with("/layer.tar.gz")
+                || (path.ends_with(".tar") && !path.contains('/'));
             if expected.is_none() && !is_layer {
                 continue; // legacy `<id>/json`, `<id>/VERSION`: not needed
             }
             if let Some(d) = &expected {
-                if self.store.has_blob(d) {
+                if self.store.has_blob(d) || staged.prepared.contains_key(d) {
                     staged.files.insert(path, d.clone());
                     continue;
                 }
             }
+            // The first bytes tell a layer from a config or manifest; they are put back in
+            // front of the rest of the entry.
+            let size = entry.size();
+            let mut head = Vec::with_capacity(512);
+            (&mut entry)
+                .take(512)
+                .read_to_end(&mut head)
+                .map_err(|e| Error::InvalidArchive(format!("{what}: {e}")))?;
+            if is_layer || (in_blobs.is_some() && berth_store::unpack::looks_like_layer(&head)) {
+                let mut src = CountingReader {
+                    inner: std::io::Cursor::new(head).chain(&mut entry),
+                    count: 0,
+                    failed: None,
+                };
+                match self
+                    .store
+                    .prepare_layer_from_stream(&mut src, expected.as_ref())
+                {
+                    Ok(layer) => {
+                        let digest = layer.blob().clone();
+                        staged.files.insert(path, digest.clone());
+                        // The same blob twice (two docker-archive dirs): keep the first.
+                        staged.prepared.entry(digest).or_insert(layer);
+                    }
+                    Err(e) => {
+                        // Whatever the store left unread: was the archive cut short here?
+                        let _ = std::io::copy(&mut src, &mut std::io::sink());
+                        if let Some(read_error) = src.failed {
+                            return Err(Error::InvalidArchive(format!("{what}: {read_error}")));
+                        }
+                        if src.count < size {
+                            // The archive ends inside this entry: reading on reports it.
+                            continue;
+                        }
+                        match &e {
+                            // Not a layer this store accepts, but a sound blob, which the
+                            // store kept: the load fails only if an image uses it as a layer
+                            // (unpacking it then gives this error again).
+                            berth_store::Error::UnsafeLayerEntry { blob, .. }
+                            | berth_store::Error::CorruptLayer { blob, .. }
+                                if self.store.has_blob(blob) =>
+                            {
+                                staged.files.insert(path, blob.clone());
+                            }
+                            _ => return Err(e.into()),
+                        }
+                    }
+                }
+                continue;
+            }
             let mut w = self.store.blob_writer()?;
+            w.write_all(&head)
+                .map_err(Error::io(format!("write blob for {what}")))?;
             std::io::copy(&mut entry, &mut w)
                 .map_err(|e| Error::InvalidArchive(format!("{what}: {e}")))?;
             let (digest, _) = w.commit(expected.as_ref())?;
@@ -376,8 +445,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Unpack one image's layers (in parallel), record it and apply its tags.
-    fn commit_pending(&self, p: PendingImage) -> Result<Vec<String>> {
+    /// Commit one image's layers (those prepared while the archive streamed, in one batch; the
+    /// others unpacked from stored blobs, in parallel), record it and apply its tags.
+    fn commit_pending(
+        &self,
+        p: PendingImage,
+        prepared: &mut HashMap<Digest, PreparedLayer>,
+    ) -> Result<Vec<String>> {
         let config_bytes = self.store.read_blob(&p.config)?;
         let cfg = ImageConfig::parse(&config_bytes, &p.config)?;
         if cfg.diff_ids.len() != p.layers.len() {
@@ -390,6 +464,26 @@ impl Engine {
                 ),
             });
         }
+        let chains = chain_ids(&cfg.diff_ids);
+        let mut batch = Vec::new();
+        for (i, blob) in p.layers.iter().enumerate() {
+            let Some(layer) = prepared.remove(blob) else {
+                continue;
+            };
+            if self.store.layer(&chains[i])?.is_some() {
+                // The layer is there already: only the blob is kept (as before, when every
+                // blob was stored as it streamed), and only if it is this layer.
+                if layer.check_diff_id(&cfg.diff_ids[i]).is_err() {
+                    continue;
+                }
+            } else {
+                layer.check_diff_id(&cfg.diff_ids[i])?;
+            }
+            batch.push((layer, i.checked_sub(1).map(|below| chains[below].clone())));
+        }
+        self.store.commit_layers(batch)?;
+        // Finds the layers just committed; unpacks the rest (blobs stored before this load, or a
+        // blob used twice) from the store.
         let layers = self.unpack_layers(&p.layers, &cfg.diff_ids)?;
         let manifest = match p.manifest {
             Some(m) => m,
@@ -708,6 +802,31 @@ impl Engine {
         }
         self.publish("image", "import", rec.id.as_str(), &[]);
         Ok(rec.id)
+    }
+}
+
+/// Counts what is read through it and keeps the first read error, to tell an archive that ends
+/// (or breaks) inside an entry from a bad entry.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+    failed: Option<String>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.count += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::Interrupted && self.failed.is_none() {
+                    self.failed = Some(e.to_string());
+                }
+                Err(e)
+            }
+        }
     }
 }
 

@@ -4,8 +4,14 @@
 //! stacked as a lowerdir), and the metadata database (`berth.db`, SQLite in WAL mode) that records
 //! images, tags, layers and their reference counts.
 //!
+//! Work in progress lives in `tmp/` (blob files being written, layers being unpacked; emptied at
+//! open); removed layer dirs are first renamed into `trash/` (so they vanish at once) and then
+//! deleted on a few threads (`trash/` is emptied at open too).
+//!
 //! Data enters as byte streams (blobs) and layer tarballs; it leaves as file paths, records and
-//! disk-usage figures. This crate never speaks HTTP and never interprets image configs beyond
+//! disk-usage figures. A layer that arrives as a stream is read once: `prepare_layer_from_stream`
+//! stores the blob and unpacks it from the same bytes, `commit_layers` makes a batch of such
+//! layers durable with one `syncfs` and records them. This crate never speaks HTTP and never interprets image configs beyond
 //! what it is told; callers (the engine) parse configs and manifests.
 //!
 //! It must never write outside its root: layer tarballs are untrusted input (see `unpack`).
@@ -19,6 +25,7 @@
 pub mod db;
 pub mod digest;
 pub mod error;
+mod fsutil;
 pub mod reference;
 pub mod store;
 pub mod unpack;
@@ -27,6 +34,6 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::Reference;
 pub use store::{
-    BlobWriter, CheckProblem, DiskUsage, GcReport, ImageRecord, ImageUsage, LayerRecord, Store,
-    WriteGuard,
+    BlobWriter, CheckProblem, DiskUsage, GcReport, ImageRecord, ImageUsage, LayerRecord,
+    PreparedLayer, Store, WriteGuard,
 };

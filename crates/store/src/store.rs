@@ -16,7 +16,8 @@ use sha2::{Digest as _, Sha256};
 use crate::db::{now_rfc3339, Db};
 use crate::digest::{is_lower_hex, is_sha256_hex};
 use crate::error::IoContext;
-use crate::{unpack, Digest, Error, Reference, Result};
+use crate::unpack::{self, Compression, UnpackOptions};
+use crate::{fsutil, Digest, Error, Reference, Result};
 
 /// One committed layer snapshot, identified by its ChainID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,6 +89,10 @@ pub struct CheckProblem {
     pub message: String,
 }
 
+/// A blob's writeback is started every this many bytes, so that `commit` has little left to
+/// wait for.
+const WRITEBACK_STEP: u64 = 8 << 20;
+
 /// Streams bytes into a temp file under `<root>/tmp`, hashing as it goes; `commit` verifies,
 /// fsyncs and renames into `blobs/sha256/`. Dropping without commit removes the temp file.
 pub struct BlobWriter {
@@ -95,6 +100,8 @@ pub struct BlobWriter {
     file: Option<BufWriter<File>>,
     hasher: Sha256,
     len: u64,
+    /// Bytes whose writeback has been started (`WRITEBACK_STEP`).
+    kicked: u64,
     tmp_path: PathBuf,
     blobs_dir: PathBuf,
     gc_lock: Arc<GcLock>,
@@ -111,6 +118,12 @@ impl std::io::Write for BlobWriter {
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
+        // What the buffer has passed to the file is in the page cache: start writing it out.
+        let in_file = self.len - file.buffer().len() as u64;
+        if in_file - self.kicked >= WRITEBACK_STEP {
+            fsutil::start_writeback(file.get_ref(), self.kicked, in_file - self.kicked);
+            self.kicked = in_file;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -131,7 +144,24 @@ impl BlobWriter {
     }
     /// Verify against `expected` (if given; mismatch => `Error::DigestMismatch`, temp removed),
     /// fsync, rename into place (no-op if the blob already exists). Returns (digest, size).
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let gc_lock = self.gc_lock.clone();
+        let sealed = self.seal(expected)?;
+        sealed.sync()?;
+        let done = (sealed.digest.clone(), sealed.len);
+        // Between the rename and the caller recording the blob, gc must not run. Callers that
+        // record it later hold `Store::write_guard` themselves.
+        let _guard = WriteGuard::new(&gc_lock);
+        let blobs_dir = sealed.blobs_dir.clone();
+        if sealed.publish()? {
+            fsync_dir(&blobs_dir)?;
+        }
+        Ok(done)
+    }
+
+    /// Flush and verify against `expected` (mismatch => `Error::DigestMismatch`, temp removed).
+    /// The temp file stays in `tmp/`, neither fsynced nor renamed, owned by the result.
+    pub(crate) fn seal(mut self, expected: Option<&Digest>) -> Result<SealedBlob> {
         let tmp = self.tmp_path.clone();
         let file = self.file.take().ok_or_else(|| {
             Error::io(
@@ -153,20 +183,173 @@ impl BlobWriter {
                 });
             }
         }
-        file.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
-        drop(file);
-        let dest = self.blobs_dir.join(digest.hex());
-        // Between the rename and the caller recording the blob, gc must not run. Callers that
-        // record it later hold `Store::write_guard` themselves.
-        let _guard = WriteGuard::new(&self.gc_lock);
-        if dest.exists() {
-            return Ok((digest, self.len));
-        }
-        fs::rename(&tmp, &dest)
-            .ctx(|| format!("rename {} to {}", tmp.display(), dest.display()))?;
+        // From here the sealed blob owns the temp file.
         self.renamed = true;
-        fsync_dir(&self.blobs_dir)?;
-        Ok((digest, self.len))
+        Ok(SealedBlob {
+            file: Some(file),
+            tmp_path: tmp,
+            digest,
+            len: self.len,
+            blobs_dir: self.blobs_dir.clone(),
+            published: false,
+        })
+    }
+}
+
+/// A complete, verified blob still in `tmp/`. `publish` renames it into `blobs/sha256/`;
+/// dropping it unpublished removes the temp file.
+pub(crate) struct SealedBlob {
+    file: Option<File>,
+    tmp_path: PathBuf,
+    digest: Digest,
+    len: u64,
+    blobs_dir: PathBuf,
+    published: bool,
+}
+
+impl SealedBlob {
+    fn sync(&self) -> Result<()> {
+        match &self.file {
+            Some(f) => f
+                .sync_all()
+                .ctx(|| format!("fsync {}", self.tmp_path.display())),
+            None => Ok(()),
+        }
+    }
+
+    /// Rename into place unless the blob is there already; true if renamed. The caller holds a
+    /// `WriteGuard`, has the data on disk (fsync or syncfs) and fsyncs `blobs/sha256` after.
+    fn publish(mut self) -> Result<bool> {
+        self.file = None;
+        let dest = self.blobs_dir.join(self.digest.hex());
+        if dest.exists() {
+            return Ok(false); // drop removes the temp file
+        }
+        fs::rename(&self.tmp_path, &dest)
+            .ctx(|| format!("rename {} to {}", self.tmp_path.display(), dest.display()))?;
+        self.published = true;
+        Ok(true)
+    }
+}
+
+impl Drop for SealedBlob {
+    fn drop(&mut self) {
+        if !self.published {
+            self.file = None;
+            if let Err(e) = fs::remove_file(&self.tmp_path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(path = %self.tmp_path.display(), error = %e,
+                        "could not remove temporary blob file");
+                }
+            }
+        }
+    }
+}
+
+/// A layer unpacked into the store's `tmp/` but not committed yet: what
+/// `Store::prepare_layer_from_stream` gives and `Store::commit_layers` takes. Dropping it
+/// removes its directory, and its blob when that came with the stream and is not stored yet.
+pub struct PreparedLayer {
+    work: TmpDir,
+    blob: Digest,
+    blob_size: u64,
+    diff_id: Digest,
+    size: u64,
+    compression: Compression,
+    /// The blob, verified, when it came with the stream and is not in `blobs/` yet.
+    new_blob: Option<SealedBlob>,
+}
+
+impl PreparedLayer {
+    /// Digest of the blob as received (plain, gzip or zstd).
+    pub fn blob(&self) -> &Digest {
+        &self.blob
+    }
+    pub fn blob_size(&self) -> u64 {
+        self.blob_size
+    }
+    /// Digest of the uncompressed tar.
+    pub fn diff_id(&self) -> &Digest {
+        &self.diff_id
+    }
+    /// See `LayerRecord::size`.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn media_type(&self) -> &'static str {
+        self.compression.media_type()
+    }
+    /// `Error::DigestMismatch` unless the uncompressed content hashes to `expected` (the diff_id
+    /// an image config names for this layer).
+    pub fn check_diff_id(&self, expected: &Digest) -> Result<()> {
+        if *expected == self.diff_id {
+            return Ok(());
+        }
+        Err(Error::DigestMismatch {
+            what: format!("layer blob {}: uncompressed content (diff_id)", self.blob),
+            expected: expected.clone(),
+            actual: self.diff_id.clone(),
+        })
+    }
+}
+
+impl std::fmt::Debug for PreparedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedLayer")
+            .field("blob", &self.blob)
+            .field("diff_id", &self.diff_id)
+            .field("size", &self.size)
+            .field("dir", &self.work.path)
+            .finish()
+    }
+}
+
+/// Reads through to `src`, copying every byte read into the blob on the way.
+struct Tee<'w, R> {
+    src: R,
+    blob: &'w mut BlobWriter,
+    /// What went wrong reading `src` or writing the blob: that, not what the reader of the tee
+    /// makes of the error, is what the caller reports.
+    failure: Option<Error>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.src.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.failure
+                    .get_or_insert_with(|| Error::io("read the layer stream", e));
+                return Err(copy);
+            }
+        };
+        if let Err(e) = self.blob.write_all(&buf[..n]) {
+            let copy = io::Error::new(e.kind(), e.to_string());
+            let tmp = self.blob.tmp_path.display().to_string();
+            self.failure
+                .get_or_insert_with(|| Error::io(format!("write {tmp}"), e));
+            return Err(copy);
+        }
+        Ok(n)
+    }
+}
+
+/// The same layer error, naming `blob` (errors found before the blob's digest was known name a
+/// placeholder).
+fn naming_blob(e: Error, blob: &Digest) -> Error {
+    match e {
+        Error::UnsafeLayerEntry { entry, reason, .. } => Error::UnsafeLayerEntry {
+            blob: blob.clone(),
+            entry,
+            reason,
+        },
+        Error::CorruptLayer { reason, .. } => Error::CorruptLayer {
+            blob: blob.clone(),
+            reason,
+        },
+        other => other,
     }
 }
 
@@ -375,19 +558,6 @@ fn fsync_dir(dir: &Path) -> Result<()> {
         .ctx(|| format!("fsync {}", dir.display()))
 }
 
-/// Remove a file or a whole tree; a missing path is fine.
-fn remove_path(path: &Path) -> io::Result<()> {
-    let result = match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) => Err(e),
-    };
-    match result {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 /// Names in `dir`, sorted.
 fn dir_entries(dir: &Path) -> Result<Vec<OsString>> {
     let mut names = Vec::new();
@@ -434,10 +604,17 @@ struct TmpDir {
     armed: bool,
 }
 
+impl TmpDir {
+    /// Where the layer's files go.
+    fn diff(&self) -> PathBuf {
+        self.path.join("diff")
+    }
+}
+
 impl Drop for TmpDir {
     fn drop(&mut self) {
         if self.armed {
-            if let Err(e) = remove_path(&self.path) {
+            if let Err(e) = fsutil::remove_trees(std::slice::from_ref(&self.path)) {
                 tracing::warn!(path = %self.path.display(), error = %e,
                     "could not remove temporary layer dir");
             }
@@ -450,18 +627,21 @@ fn random_name(prefix: &str) -> String {
 }
 
 impl Store {
-    /// Open or create a store at `root`: creates `blobs/sha256`, `layers`, `tmp`, opens `berth.db`
-    /// (WAL, schema migrations), empties `tmp/`, and removes layer dirs the database does not
-    /// know (left by a crash mid-unpack).
+    /// Open or create a store at `root`: creates `blobs/sha256`, `layers`, `tmp`, `trash`, opens
+    /// `berth.db` (WAL, schema migrations), empties `tmp/` and `trash/`, and removes layer dirs
+    /// the database does not know (left by a crash mid-unpack).
     pub fn open(root: &Path) -> Result<Store> {
         for dir in [
             root.to_path_buf(),
             root.join("blobs/sha256"),
             root.join("layers"),
             root.join("tmp"),
+            root.join("trash"),
         ] {
             fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
         }
+        // Layers are unpacked in directories under tmp/: unrelated trees (see `hint_topdir`).
+        fsutil::hint_topdir(&root.join("tmp"));
         let db = Db::open(&root.join("berth.db"))?;
         let store = Store {
             root: root.to_path_buf(),
@@ -470,6 +650,7 @@ impl Store {
             layer_commit: Mutex::new(()),
         };
         store.clean_tmp()?;
+        store.empty_trash()?;
         store.remove_stray_layer_dirs()?;
         Ok(store)
     }
@@ -494,13 +675,71 @@ impl Store {
         self.layers_dir().join(chain_id.hex())
     }
 
+    /// Where layer dirs go to be deleted: a rename there takes a layer away at once, the
+    /// deletion follows (and, after a crash, `open` finishes it).
+    fn trash_dir(&self) -> PathBuf {
+        self.root.join("trash")
+    }
+
     fn clean_tmp(&self) -> Result<()> {
         let tmp = self.tmp_dir();
-        for name in dir_entries(&tmp)? {
-            let p = tmp.join(&name);
-            remove_path(&p).ctx(|| format!("remove leftover {}", p.display()))?;
+        let leftovers: Vec<PathBuf> = dir_entries(&tmp)?
+            .into_iter()
+            .map(|n| tmp.join(n))
+            .collect();
+        fsutil::remove_trees(&leftovers).ctx(|| format!("remove leftovers in {}", tmp.display()))
+    }
+
+    fn empty_trash(&self) -> Result<()> {
+        let trash = self.trash_dir();
+        let doomed: Vec<PathBuf> = dir_entries(&trash)?
+            .into_iter()
+            .map(|n| trash.join(n))
+            .collect();
+        self.delete_trashed(&doomed)
+    }
+
+    /// Move `dir` into `trash/`. Ok(None) if it is not there; Ok(Some(path in trash)) if moved.
+    /// A dir that cannot be moved (another filesystem mounted there) is returned as it is, to be
+    /// deleted in place.
+    fn move_to_trash(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        let to = self.trash_dir().join(random_name("layer"));
+        match fs::rename(dir, &to) {
+            Ok(()) => Ok(Some(to)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => Ok(Some(dir.to_path_buf())),
+            Err(e) => Err(Error::io(
+                format!("move {} to {}", dir.display(), to.display()),
+                e,
+            )),
         }
-        Ok(())
+    }
+
+    /// Delete what `move_to_trash` moved, all trees at once on a few threads.
+    fn delete_trashed(&self, doomed: &[PathBuf]) -> Result<()> {
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        fsutil::remove_trees(doomed)
+            .ctx(|| format!("remove layer dirs in {}", self.trash_dir().display()))
+    }
+
+    /// A new, empty `tmp/layer-*/diff` to unpack a layer into.
+    fn layer_work_dir(&self) -> Result<TmpDir> {
+        let work = TmpDir {
+            path: self.tmp_dir().join(random_name("layer")),
+            armed: true,
+        };
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&work.path)
+            .ctx(|| format!("create {}", work.path.display()))?;
+        let diff = work.diff();
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&diff)
+            .ctx(|| format!("create {}", diff.display()))?;
+        Ok(work)
     }
 
     /// Remove `layers/*` entries the database does not record. Only safe while no unpack is
@@ -513,6 +752,7 @@ impl Store {
             .collect();
         let dir = self.layers_dir();
         let mut removed = Vec::new();
+        let mut doomed = Vec::new();
         let mut errors = Errors::default();
         for name in dir_entries(&dir)? {
             if name.to_str().is_some_and(|n| known.contains(n)) {
@@ -520,10 +760,16 @@ impl Store {
             }
             let p = dir.join(&name);
             tracing::info!(path = %p.display(), "removing layer dir unknown to the database");
-            match remove_path(&p) {
-                Ok(()) => removed.push(p),
-                Err(e) => errors.push(Error::io(format!("remove {}", p.display()), e)),
+            match self.move_to_trash(&p) {
+                Ok(moved) => {
+                    doomed.extend(moved);
+                    removed.push(p);
+                }
+                Err(e) => errors.push(e),
             }
+        }
+        if let Err(e) = self.delete_trashed(&doomed) {
+            errors.push(e);
         }
         errors.into_result()?;
         Ok(removed)
@@ -574,6 +820,7 @@ impl Store {
             file: Some(BufWriter::with_capacity(256 << 10, file)),
             hasher: Sha256::new(),
             len: 0,
+            kicked: 0,
             tmp_path,
             blobs_dir: self.blobs_dir(),
             gc_lock: self.gc_lock.clone(),
@@ -638,9 +885,9 @@ impl Store {
     /// Unpack the stored blob `blob` (plain/gzip/zstd tar, detected by magic bytes) as a layer on
     /// top of `parent`. Verifies the uncompressed digest against `expected_diff_id` when given.
     /// Unpacks into `tmp/`, converts OCI whiteouts to overlayfs form, then renames to
-    /// `layers/<chain-hex>` and records it. If that ChainID already exists the work is discarded
-    /// and the existing record returned. Safe to call from several threads at once.
-    /// A new layer starts with refcount 0; `create_image` takes the references.
+    /// `layers/<chain-hex>` and records it (`commit_layers`). If that ChainID already exists the
+    /// work is discarded and the existing record returned. Safe to call from several threads at
+    /// once. A new layer starts with refcount 0; `create_image` takes the references.
     ///
     /// `parent` need not be recorded yet (the layers of one image may be unpacked in parallel):
     /// each layer dir holds only its own diff. `create_image` checks the chain.
@@ -659,95 +906,264 @@ impl Store {
                 return Ok(existing);
             }
         }
-
-        let work = TmpDir {
-            path: self.tmp_dir().join(random_name("layer")),
-            armed: true,
-        };
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&work.path)
-            .ctx(|| format!("create {}", work.path.display()))?;
-        let diff = work.path.join("diff");
-        fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&diff)
-            .ctx(|| format!("create {}", diff.display()))?;
-
-        let unpacked = unpack::unpack_file(&blob_path, blob, &diff, false)?;
-        if let Some(expected) = expected_diff_id {
-            if *expected != unpacked.diff_id {
-                return Err(Error::DigestMismatch {
-                    what: format!("layer blob {blob}: uncompressed content (diff_id)"),
-                    expected: expected.clone(),
-                    actual: unpacked.diff_id,
-                });
-            }
-        }
-        let chain = chain_id(parent, &unpacked.diff_id);
-        let record = LayerRecord {
-            chain_id: chain.clone(),
-            diff_id: unpacked.diff_id,
-            parent: parent.cloned(),
+        let work = self.layer_work_dir()?;
+        let unpacked = unpack::unpack_file(
+            &blob_path,
+            blob,
+            &work.diff(),
+            false,
+            UnpackOptions::default(),
+        )?;
+        let prepared = PreparedLayer {
+            work,
             blob: blob.clone(),
             blob_size,
-            media_type: unpacked.compression.media_type().to_string(),
+            diff_id: unpacked.diff_id,
             size: unpacked.size,
+            compression: unpacked.compression,
+            new_blob: None,
         };
-
-        // Data and metadata on disk before the layer becomes visible: a crash never leaves a
-        // committed but empty layer.
-        let dir = File::open(&work.path).ctx(|| format!("open {}", work.path.display()))?;
-        nix::unistd::syncfs(dir.as_raw_fd()).ctx(|| format!("syncfs {}", work.path.display()))?;
-        drop(dir);
-
-        let _commit = self.layer_commit.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = self.layer(&chain)? {
-            return Ok(existing); // `work` is removed on drop
+        if let Some(expected) = expected_diff_id {
+            prepared.check_diff_id(expected)?;
         }
-        let dest = self.layer_dir(&chain);
-        self.rename_into_layers(&work.path, &dest)?;
-        let mut work = work;
-        work.armed = false;
-        let inserted = self.db.with_tx(|tx| {
-            tx.execute(
-                "INSERT INTO layers (chain_id, diff_id, parent, blob, blob_size, media_type,
-                                     size, refcount, added)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
-                params![
-                    record.chain_id,
-                    record.diff_id,
-                    record.parent,
-                    record.blob,
-                    record.blob_size,
-                    record.media_type,
-                    record.size,
-                    now_rfc3339(),
-                ],
-            )
-        });
-        if let Err(e) = inserted {
-            if let Err(rm) = remove_path(&dest) {
-                tracing::warn!(path = %dest.display(), error = %rm, "could not remove layer dir");
+        let chain = chain_id(parent, &prepared.diff_id);
+        self.commit_layers(vec![(prepared, parent.cloned())])?
+            .pop()
+            .ok_or(Error::LayerNotFound(chain))
+    }
+
+    /// Read a layer blob from `reader` once: store it as a blob (verified against
+    /// `expected_blob` when given) and, from the same bytes, decompress, hash (diff_id) and unpack
+    /// it into a directory under `tmp/`. Nothing is visible in the store until `commit_layers`;
+    /// dropping the result removes the directory and the blob file.
+    ///
+    /// Errors: `DigestMismatch` when the blob is not `expected_blob` (whatever else is wrong with
+    /// it); `UnsafeLayerEntry` / `CorruptLayer` naming the blob's digest when its content is not
+    /// a layer this store accepts: the blob itself is then kept as an ordinary blob (fsynced and
+    /// stored, as `BlobWriter::commit` does), so a caller that did not know it was a layer loses
+    /// nothing, and unpacking it later gives the same error. Read errors of `reader` are
+    /// `Error::Io`. The stream is read to its end, also after an error in its content.
+    pub fn prepare_layer_from_stream(
+        &self,
+        reader: impl Read,
+        expected_blob: Option<&Digest>,
+    ) -> Result<PreparedLayer> {
+        let started = std::time::Instant::now();
+        let work = self.layer_work_dir()?;
+        let mut writer = self.blob_writer()?;
+        // Until the stream is read, errors name the expected blob or, without one, a
+        // placeholder that is replaced by the blob's digest below.
+        let naming = expected_blob.cloned().unwrap_or_else(|| Digest::of(b""));
+        let mut tee = Tee {
+            src: reader,
+            blob: &mut writer,
+            failure: None,
+        };
+        let unpacked = unpack::unpack_stream(
+            &mut tee,
+            &naming,
+            &work.diff(),
+            false,
+            UnpackOptions::default(),
+            "the layer stream",
+        );
+        // The rest of the blob: padding after the tar, or everything after a failure (so that
+        // the error names the blob and a mismatch with `expected_blob` is reported as one).
+        let drained = match tee.failure {
+            None => io::copy(&mut tee, &mut io::sink()).map(drop),
+            Some(_) => Ok(()),
+        };
+        if let Some(e) = tee.failure.take() {
+            return Err(e);
+        }
+        drained.ctx(|| "read the layer stream")?;
+        let sealed = writer.seal(expected_blob)?;
+        let blob = sealed.digest.clone();
+        let unpacked = match unpacked {
+            Ok(u) => u,
+            Err(e) => {
+                let e = naming_blob(e, &blob);
+                if matches!(
+                    e,
+                    Error::UnsafeLayerEntry { .. } | Error::CorruptLayer { .. }
+                ) {
+                    self.store_sealed(sealed)?;
+                }
+                return Err(e);
+            }
+        };
+        let blob_size = sealed.len;
+        let new_blob = (!self.has_blob(&blob)).then_some(sealed);
+        tracing::debug!(blob = %blob, bytes = blob_size, ms = started.elapsed().as_millis() as u64,
+            "layer unpacked from its stream");
+        Ok(PreparedLayer {
+            work,
+            diff_id: unpacked.diff_id.unwrap_or_else(|| blob.clone()),
+            blob,
+            blob_size,
+            size: unpacked.size,
+            compression: unpacked.compression,
+            new_blob,
+        })
+    }
+
+    /// fsync, rename into place, fsync the directory: what `BlobWriter::commit` does.
+    fn store_sealed(&self, sealed: SealedBlob) -> Result<()> {
+        sealed.sync()?;
+        let _guard = self.write_guard();
+        if sealed.publish()? {
+            fsync_dir(&self.blobs_dir())?;
+        }
+        Ok(())
+    }
+
+    /// Commit prepared layers, each on top of the given parent ChainID: one `syncfs` for the
+    /// whole batch (every blob and tree on disk before anything becomes visible), then each
+    /// blob that came with its stream is renamed into `blobs/`, each layer renamed to
+    /// `layers/<chain-hex>` (or discarded when that ChainID is recorded already: the existing
+    /// record is returned) and recorded, all in one transaction. Records in the order given.
+    /// A new layer starts with refcount 0; `create_image` takes the references.
+    pub fn commit_layers(
+        &self,
+        layers: Vec<(PreparedLayer, Option<Digest>)>,
+    ) -> Result<Vec<LayerRecord>> {
+        let _guard = self.write_guard();
+        if layers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut layers = layers;
+        // Data and metadata on disk before a layer becomes visible: a crash never leaves a
+        // committed but empty layer (or blob).
+        let started = std::time::Instant::now();
+        let tmp = self.tmp_dir();
+        let dir = File::open(&tmp).ctx(|| format!("open {}", tmp.display()))?;
+        nix::unistd::syncfs(dir.as_raw_fd()).ctx(|| format!("syncfs {}", tmp.display()))?;
+        drop(dir);
+        tracing::debug!(
+            layers = layers.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "syncfs before committing layers"
+        );
+        let mut published = false;
+        for (prepared, _) in &mut layers {
+            if let Some(blob) = prepared.new_blob.take() {
+                published |= blob.publish()?;
+            }
+        }
+        if published {
+            fsync_dir(&self.blobs_dir())?;
+        }
+
+        // Layers found to exist already are removed after the lock is released.
+        let mut discard = Vec::new();
+        let result = {
+            let _commit = self.layer_commit.lock().unwrap_or_else(|p| p.into_inner());
+            self.commit_locked(layers, &mut discard)
+        };
+        drop(discard);
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "layers committed"
+        );
+        result
+    }
+
+    /// `commit_layers` under `layer_commit`.
+    fn commit_locked(
+        &self,
+        layers: Vec<(PreparedLayer, Option<Digest>)>,
+        discard: &mut Vec<PreparedLayer>,
+    ) -> Result<Vec<LayerRecord>> {
+        let mut out = Vec::with_capacity(layers.len());
+        let mut new: Vec<LayerRecord> = Vec::new();
+        let mut renamed: Vec<PathBuf> = Vec::new();
+        let attempt = || -> Result<()> {
+            for (mut prepared, parent) in layers {
+                let chain = chain_id(parent.as_ref(), &prepared.diff_id);
+                let existing = match new.iter().find(|r| r.chain_id == chain) {
+                    Some(r) => Some(r.clone()),
+                    None => self.layer(&chain)?,
+                };
+                if let Some(existing) = existing {
+                    out.push(existing);
+                    discard.push(prepared);
+                    continue;
+                }
+                let record = LayerRecord {
+                    chain_id: chain.clone(),
+                    diff_id: prepared.diff_id.clone(),
+                    parent,
+                    blob: prepared.blob.clone(),
+                    blob_size: prepared.blob_size,
+                    media_type: prepared.media_type().to_string(),
+                    size: prepared.size,
+                };
+                let dest = self.layer_dir(&chain);
+                self.rename_into_layers(&prepared.work.path, &dest)?;
+                prepared.work.armed = false;
+                renamed.push(dest);
+                new.push(record.clone());
+                out.push(record);
+            }
+            if renamed.is_empty() {
+                return Ok(());
+            }
+            fsync_dir(&self.layers_dir())?;
+            let added = now_rfc3339();
+            self.db.with_tx(|tx| {
+                for record in &new {
+                    tx.execute(
+                        "INSERT INTO layers (chain_id, diff_id, parent, blob, blob_size,
+                                             media_type, size, refcount, added)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+                        params![
+                            record.chain_id,
+                            record.diff_id,
+                            record.parent,
+                            record.blob,
+                            record.blob_size,
+                            record.media_type,
+                            record.size,
+                            added,
+                        ],
+                    )?;
+                }
+                Ok(())
+            })
+        };
+        if let Err(e) = attempt() {
+            // Renamed but not recorded: take them back out (gc would remove them otherwise).
+            let mut doomed = Vec::new();
+            for dest in &renamed {
+                match self.move_to_trash(dest) {
+                    Ok(moved) => doomed.extend(moved),
+                    Err(rm) => tracing::warn!(path = %dest.display(), error = %rm,
+                        "could not remove layer dir"),
+                }
+            }
+            if let Err(rm) = self.delete_trashed(&doomed) {
+                tracing::warn!(error = %rm, "could not remove layer dirs");
             }
             return Err(e);
         }
-        Ok(record)
+        Ok(out)
     }
 
-    /// Rename a finished tmp layer dir to `dest`, replacing a stray dir a crash left there.
+    /// Rename a finished tmp layer dir to `dest`, replacing a stray dir a crash left there. The
+    /// caller fsyncs `layers/`.
     fn rename_into_layers(&self, from: &Path, dest: &Path) -> Result<()> {
         let ctx = || format!("rename {} to {}", from.display(), dest.display());
         match fs::rename(from, dest) {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {
                 // Not in the database (checked under layer_commit), so it is debris.
-                remove_path(dest).ctx(|| format!("remove stray {}", dest.display()))?;
-                fs::rename(from, dest).ctx(ctx)?;
+                if let Some(moved) = self.move_to_trash(dest)? {
+                    self.delete_trashed(&[moved])?;
+                }
+                fs::rename(from, dest).ctx(ctx)
             }
-            Err(e) => return Err(Error::io(ctx(), e)),
+            Err(e) => Err(Error::io(ctx(), e)),
         }
-        fsync_dir(&self.layers_dir())
     }
 
     pub fn layer(&self, chain_id: &Digest) -> Result<Option<LayerRecord>> {
@@ -1031,11 +1447,16 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut errors = Errors::default();
+        // Every dir out of layers/ at once (a rename each), then all deleted together.
+        let mut doomed = Vec::new();
         for layer in &removed {
-            let dir = self.layer_dir(&layer.chain_id);
-            if let Err(e) = remove_path(&dir) {
-                errors.push(Error::io(format!("remove {}", dir.display()), e));
+            match self.move_to_trash(&self.layer_dir(&layer.chain_id)) {
+                Ok(moved) => doomed.extend(moved),
+                Err(e) => errors.push(e),
             }
+        }
+        if let Err(e) = self.delete_trashed(&doomed) {
+            errors.push(e);
         }
         let mut candidates = vec![row.id.clone()];
         candidates.extend(row.manifest.clone());
@@ -1121,15 +1542,19 @@ impl Store {
         })?;
         let mut errors = Errors::default();
         let mut report = GcReport::default();
+        let mut doomed = Vec::new();
         for layer in unused {
-            let dir = self.layer_dir(&layer.chain_id);
-            match remove_path(&dir) {
-                Ok(()) => {
+            match self.move_to_trash(&self.layer_dir(&layer.chain_id)) {
+                Ok(moved) => {
+                    doomed.extend(moved);
                     report.bytes_freed += layer.size;
                     report.layers_removed.push(layer.chain_id);
                 }
-                Err(e) => errors.push(Error::io(format!("remove {}", dir.display()), e)),
+                Err(e) => errors.push(e),
             }
+        }
+        if let Err(e) = self.delete_trashed(&doomed) {
+            errors.push(e);
         }
         // Dirs a failed removal or a crash left behind.
         match self.remove_stray_layer_dirs() {

@@ -19,6 +19,7 @@ PACKAGES=(
   ca-certificates build-essential pkg-config # cargo build: ring, libsqlite3-sys, zstd-sys need a C toolchain
   libseccomp-dev # berth-runtime: libcontainer links libseccomp for the default seccomp profile
   runc # berth-runtime tests run the same bundle under runc to prove the spec is right
+  procps # `top`: the container's processes as the host's ps shows them
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod listen;
 pub mod query;
+pub mod relay;
 pub mod routes;
 
 use std::future::Future;
@@ -59,6 +60,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/containers/{id}/{op}",
             get(routes::containers::op_get).post(routes::containers::op_post),
         )
+        .route("/exec/{id}/start", post(routes::exec::start))
+        .route("/exec/{id}/resize", post(routes::exec::resize))
+        .route("/exec/{id}/json", get(routes::exec::inspect))
         .route("/images/json", get(routes::images::list))
         .route("/images/load", post(routes::images::load))
         .route("/images/create", post(routes::images::create))

@@ -555,7 +555,7 @@ impl Engine {
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
-            "ExecIDs": null,
+            "ExecIDs": self.container_exec_ids(&c.id),
             "HostConfig": c.host_config,
             "GraphDriver": {"Name": "overlay2", "Data": {
                 "UpperDir": file("upper"), "WorkDir": file("work"), "MergedDir": file("merged"),
@@ -581,7 +581,9 @@ impl Engine {
                 .unwrap_or_default()
         };
         match c.state.status.as_str() {
-            "running" if c.state.paused => format!("Up {} (Paused)", since(&c.state.started_at)),
+            "running" | "paused" if c.state.paused => {
+                format!("Up {} (Paused)", since(&c.state.started_at))
+            }
             "running" | "paused" => format!("Up {}", since(&c.state.started_at)),
             "restarting" => format!(
                 "Restarting ({}) {} ago",
@@ -775,6 +777,7 @@ impl Engine {
     pub(crate) fn delete_container_record(&self, c: &ContainerRecord) -> Result<()> {
         // Never recurse into a still-mounted rootfs: that would delete through the overlay.
         self.release_container(&c.id);
+        self.forget_execs(&c.id);
         self.op_locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -24,6 +24,13 @@ pub enum Error {
     NoSuchContainer(String),
     #[error("{0}")]
     Conflict(String),
+    /// A lookup that is neither an image nor a container (exec instances, volumes, …); the
+    /// message is the whole text.
+    #[error("{0}")]
+    NotFound(String),
+    /// A process could not be started in a container; the message is the whole text.
+    #[error("{0}")]
+    ExecFailed(String),
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]
@@ -54,7 +61,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         use berth_store::Error as S;
         match self {
-            Error::NoSuchImage(_) | Error::NoSuchContainer(_) => ErrorKind::NotFound,
+            Error::NoSuchImage(_) | Error::NoSuchContainer(_) | Error::NotFound(_) => {
+                ErrorKind::NotFound
+            }
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::InvalidParameter(_)
             | Error::InvalidArchive(_)
@@ -62,7 +71,9 @@ impl Error {
             | Error::InvalidConfig { .. } => ErrorKind::InvalidParameter,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
             Error::NotModified => ErrorKind::NotModified,
-            Error::Io { .. } | Error::Internal(_) | Error::Timeout => ErrorKind::Internal,
+            Error::Io { .. } | Error::Internal(_) | Error::ExecFailed(_) | Error::Timeout => {
+                ErrorKind::Internal
+            }
             Error::Store(e) => match e {
                 S::InvalidDigest(_)
                 | S::InvalidReference { .. }

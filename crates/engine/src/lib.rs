@@ -13,12 +13,15 @@ pub mod config;
 pub mod containers;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod filters;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod names;
+pub mod ops;
 pub mod shim;
+pub mod stats;
 pub mod system;
 
 use std::collections::HashMap;
@@ -52,6 +55,8 @@ pub struct Engine {
     pub(crate) changes: tokio::sync::watch::Sender<u64>,
     /// Serialises start and exit handling per container.
     pub(crate) op_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Exec instances by ID (in memory, as Docker keeps them).
+    pub(crate) execs: Mutex<HashMap<String, exec::ExecInstance>>,
 }
 
 impl Engine {
@@ -83,6 +88,7 @@ impl Engine {
             configs: Mutex::new(HashMap::new()),
             changes: tokio::sync::watch::channel(0).0,
             op_locks: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
         })
     }
 

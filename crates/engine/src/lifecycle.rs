@@ -44,6 +44,10 @@ fn host_info() -> &'static HostInfo {
     HOST.get_or_init(berth_runtime::host::detect)
 }
 
+pub(crate) fn host_cap_last_cap() -> u8 {
+    host_info().cap_last_cap
+}
+
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
@@ -156,7 +160,7 @@ impl Engine {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    fn container_lock(&self, id: &str) -> Arc<std::sync::Mutex<()>> {
+    pub(crate) fn container_lock(&self, id: &str) -> Arc<std::sync::Mutex<()>> {
         self.op_locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -354,8 +358,14 @@ impl Engine {
             .arg(&bundle)
             .arg(self.runtime_root())
             .arg(dir)
-            .arg(wfd.to_string())
-            .stdin(std::process::Stdio::null())
+            .arg(wfd.to_string());
+        if c.config["OpenStdin"].as_bool().unwrap_or(false) {
+            cmd.arg("--stdin");
+            if c.config["StdinOnce"].as_bool().unwrap_or(false) {
+                cmd.arg("--stdin-once");
+            }
+        }
+        cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(shim_log);
         // SAFETY: the closure runs in the forked child before exec and only makes
@@ -560,6 +570,15 @@ impl Engine {
         signal: nix::sys::signal::Signal,
     ) -> Result<()> {
         let rt = self.runtime()?;
+        // A frozen process handles no signal, SIGKILL included: a paused container is thawed
+        // for the signals that stop it (the runtime also refuses a resume after a kill).
+        if matches!(
+            signal,
+            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGTERM
+        ) || c.config["StopSignal"].as_str() == Some(signal.as_str())
+        {
+            self.thaw(&c.id);
+        }
         rt.kill(&c.id, signal, false)
             .map_err(|e| Error::Internal(format!("Cannot kill container: {}: {e}", c.id)))
     }

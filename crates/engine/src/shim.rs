@@ -36,25 +36,56 @@ struct Args {
     state_root: PathBuf,
     dir: PathBuf,
     sync_fd: RawFd,
+    /// Keep the container's stdin open and feed it from attach clients (`OpenStdin`).
+    open_stdin: bool,
+    /// Close the container's stdin when the first attach client that sent input detaches.
+    stdin_once: bool,
 }
 
 fn parse(args: &[OsString]) -> Option<Args> {
-    let [id, bundle, state_root, dir, fd] = args else {
+    let (fixed, flags) = args.split_at(args.len().min(5));
+    let [id, bundle, state_root, dir, fd] = fixed else {
         return None;
     };
-    Some(Args {
+    let mut a = Args {
         id: id.to_str()?.to_string(),
         bundle: PathBuf::from(bundle),
         state_root: PathBuf::from(state_root),
         dir: PathBuf::from(dir),
         sync_fd: fd.to_str()?.parse().ok()?,
-    })
+        open_stdin: false,
+        stdin_once: false,
+    };
+    for f in flags {
+        match f.to_str()? {
+            "--stdin" => a.open_stdin = true,
+            "--stdin-once" => a.stdin_once = true,
+            _ => return None,
+        }
+    }
+    Some(a)
 }
 
-/// Entry point of `berth shim ID BUNDLE STATE_ROOT CONTAINER_DIR SYNC_FD`; returns the exit code.
+/// The attach socket of a container, in its directory. A client sends one mode byte first:
+/// [`ATTACH_STDIN`], then frames of a 4-byte big-endian length and that many bytes for the
+/// container's stdin, where an empty frame is the end of the client's input (which closes a
+/// `StdinOnce` stdin; a client that just goes away — a detach — closes nothing); or
+/// [`ATTACH_RESIZE`], then lines `HEIGHT WIDTH`.
+pub const ATTACH_SOCKET: &str = "attach.sock";
+pub const ATTACH_STDIN: u8 = b'i';
+pub const ATTACH_RESIZE: u8 = b'r';
+const CONSOLE_SOCKET: &str = "console.sock";
+
+/// Entry point of `berth shim ID BUNDLE STATE_ROOT CONTAINER_DIR SYNC_FD [--stdin]
+/// [--stdin-once]` and `berth shim exec …` (see [`exec_main`]); returns the exit code.
 pub fn main(args: &[OsString]) -> i32 {
+    if args.first().is_some_and(|a| a == "exec") {
+        return exec_main(&args[1..]);
+    }
     let Some(a) = parse(args) else {
-        eprintln!("usage: berth shim ID BUNDLE STATE_ROOT CONTAINER_DIR SYNC_FD");
+        eprintln!(
+            "usage: berth shim ID BUNDLE STATE_ROOT CONTAINER_DIR SYNC_FD [--stdin] [--stdin-once]"
+        );
         return 2;
     };
     if a.sync_fd < 3 {
@@ -79,9 +110,35 @@ fn set_cloexec(fd: RawFd) {
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl(F_GETFL/F_SETFL) on a descriptor we own; no pointers.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
 fn report(sync: &mut std::fs::File, line: &str) {
     let one_line = line.replace('\n', " ");
     let _ = sync.write_all(format!("{one_line}\n").as_bytes());
+}
+
+fn error_kind(e: &RunError) -> &'static str {
+    match e {
+        RunError::CommandNotFound { .. } => "notfound",
+        RunError::CommandNotExecutable { .. } => "noexec",
+        _ => "other",
+    }
+}
+
+fn spec_terminal(bundle: &Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["process"]["terminal"].as_bool())
+        .unwrap_or(false)
 }
 
 fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
@@ -92,30 +149,93 @@ fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
             return Err(e.to_string());
         }
     };
+    // Sockets are bound by relative name: a container directory can be longer than a socket
+    // address allows.
+    if let Err(e) = std::env::set_current_dir(&a.dir) {
+        report(
+            sync,
+            &format!("err other entering {}: {e}", a.dir.display()),
+        );
+        return Err(e.to_string());
+    }
+    let terminal = spec_terminal(&a.bundle);
+    let attach = if terminal || a.open_stdin {
+        let _ = std::fs::remove_file(ATTACH_SOCKET);
+        match std::os::unix::net::UnixListener::bind(ATTACH_SOCKET) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                report(sync, &format!("err other binding the attach socket: {e}"));
+                return Err(e.to_string());
+            }
+        }
+    } else {
+        None
+    };
     let pipes = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string());
-    let (out_r, out_w) = pipes()?;
-    let (err_r, err_w) = pipes()?;
-    let devnull: OwnedFd = std::fs::File::open("/dev/null")
-        .map_err(|e| e.to_string())?
-        .into();
-    let stdio = Stdio::Fds {
-        stdin: Some(devnull),
-        stdout: Some(out_w),
-        stderr: Some(err_w),
+    let mut io = Io::default();
+    let (stdio, console) = if terminal {
+        let _ = std::fs::remove_file(CONSOLE_SOCKET);
+        let console = match berth_runtime::ConsoleSocket::bind(Path::new(CONSOLE_SOCKET)) {
+            Ok(c) => c,
+            Err(e) => {
+                report(sync, &format!("err other {e}"));
+                return Err(e.to_string());
+            }
+        };
+        (
+            Stdio::ConsoleSocket(a.dir.join(CONSOLE_SOCKET)),
+            Some(console),
+        )
+    } else {
+        let (out_r, out_w) = pipes()?;
+        let (err_r, err_w) = pipes()?;
+        let stdin: OwnedFd = if a.open_stdin {
+            let (in_r, in_w) = pipes()?;
+            set_nonblocking(in_w.as_raw_fd());
+            io.stdin = Some(in_w);
+            in_r
+        } else {
+            std::fs::File::open("/dev/null")
+                .map_err(|e| e.to_string())?
+                .into()
+        };
+        io.sources.push(Source::new(out_r, "stdout"));
+        io.sources.push(Source::new(err_r, "stderr"));
+        (
+            Stdio::Fds {
+                stdin: Some(stdin),
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            },
+            None,
+        )
     };
     let handle = match rt.create(&a.id, &a.bundle, stdio) {
         Ok(h) => h,
         Err(e) => {
-            let kind = match &e {
-                RunError::CommandNotFound { .. } => "notfound",
-                RunError::CommandNotExecutable { .. } => "noexec",
-                _ => "other",
-            };
-            report(sync, &format!("err {kind} {e}"));
+            report(sync, &format!("err {} {e}", error_kind(&e)));
             let _ = rt.delete(&a.id, true);
             return Err(e.to_string());
         }
     };
+    if let Some(console) = console {
+        match console.receive_master() {
+            Ok(master) => {
+                set_nonblocking(master.as_raw_fd());
+                let dup = master.try_clone().map_err(|e| e.to_string())?;
+                io.stdin = a.open_stdin.then_some(dup);
+                io.master = Some(master.as_raw_fd());
+                io.sources.push(Source::new(master, "stdout"));
+                io.flush_partial = true;
+            }
+            Err(e) => {
+                report(sync, &format!("err other {e}"));
+                let _ = rt.delete(&a.id, true);
+                let _ = handle.wait();
+                return Err(e.to_string());
+            }
+        }
+    }
     if let Err(e) = rt.start(&a.id) {
         report(sync, &format!("err other {e}"));
         let _ = rt.delete(&a.id, true);
@@ -133,7 +253,14 @@ fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
         .append(true)
         .open(log_path(&a.dir, &a.id))
         .map_err(|e| e.to_string())?;
-    copy_output(out_r, err_r, log);
+    io.flush_partial |= a.open_stdin;
+    io.stdin_once = a.stdin_once;
+    if let Some(l) = attach {
+        set_nonblocking(l.as_raw_fd());
+        io.listener = Some(l);
+    }
+    io.run(log);
+    let _ = std::fs::remove_file(ATTACH_SOCKET);
 
     let status = handle.wait().map_err(|e| e.to_string());
     let exit_code = match status {
@@ -157,6 +284,85 @@ fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
     }
     remove_cgroups(&a.id);
     Ok(())
+}
+
+/// `berth shim exec CONTAINER_ID STATE_ROOT PROCESS_JSON SYNC_FD [CONSOLE_SOCKET]`: starts one
+/// exec process in a running container and stays its parent. Without a console socket the
+/// process gets this helper's fds 0, 1 and 2 (the daemon's pipes), which the helper then lets go
+/// of, so the daemon sees EOF exactly when the process and its children close them. Reports
+/// `ok PID`, then `exit CODE` (or `err KIND MESSAGE`) on the sync fd.
+pub fn exec_main(args: &[OsString]) -> i32 {
+    let (id, state_root, process, fd, console) = match args {
+        [id, root, process, fd] => (id, root, process, fd, None),
+        [id, root, process, fd, console] => (id, root, process, fd, Some(console)),
+        _ => {
+            eprintln!("usage: berth shim exec CONTAINER_ID STATE_ROOT PROCESS_JSON SYNC_FD [CONSOLE_SOCKET]");
+            return 2;
+        }
+    };
+    let Some(sync_fd) = fd
+        .to_str()
+        .and_then(|f| f.parse::<RawFd>().ok())
+        .filter(|f| *f > 2)
+    else {
+        return 2;
+    };
+    // SAFETY: the daemon passed this descriptor to us (inherited) and nothing else owns it.
+    let mut sync = unsafe { std::fs::File::from_raw_fd(sync_fd) };
+    set_cloexec(sync_fd);
+    let id = id.to_string_lossy();
+    let stdio = match console {
+        Some(path) => Stdio::ConsoleSocket(PathBuf::from(path)),
+        None => {
+            let dup = |fd: RawFd| -> Option<OwnedFd> {
+                // SAFETY: fds 0-2 are open (the daemon set them); F_DUPFD_CLOEXEC makes a new one.
+                let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+                // SAFETY: `n` is a fresh descriptor that only this OwnedFd owns.
+                (n >= 0).then(|| unsafe { OwnedFd::from_raw_fd(n) })
+            };
+            let fds = Stdio::Fds {
+                stdin: dup(0),
+                stdout: dup(1),
+                stderr: dup(2),
+            };
+            // Our own 0-2 must not keep the daemon's pipes open.
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                for fd in 0..3 {
+                    // SAFETY: dup2 onto our own standard descriptors; `null` stays open.
+                    unsafe { libc::dup2(null.as_raw_fd(), fd) };
+                }
+            }
+            fds
+        }
+    };
+    let rt = match Runtime::new(Path::new(state_root)) {
+        Ok(rt) => rt,
+        Err(e) => {
+            report(&mut sync, &format!("err other {e}"));
+            return 1;
+        }
+    };
+    let handle = match rt.exec(&id, Path::new(process), stdio) {
+        Ok(h) => h,
+        Err(e) => {
+            report(&mut sync, &format!("err {} {e}", error_kind(&e)));
+            return 1;
+        }
+    };
+    report(&mut sync, &format!("ok {}", handle.pid()));
+    let code = match handle.wait() {
+        Ok(s) => s
+            .code()
+            .or_else(|| s.signal().map(|n| 128 + n))
+            .unwrap_or(255),
+        Err(_) => 255,
+    };
+    report(&mut sync, &format!("exit {code}"));
+    0
 }
 
 /// Removes the container's cgroup directories that are still there: right after the last task
@@ -210,11 +416,304 @@ fn oom_killed(id: &str) -> bool {
 /// Longest line kept whole; longer output is split into several entries, as Docker does.
 const MAX_LINE: usize = 16 * 1024;
 
-struct Stream {
+/// One output of the container: a pipe (stdout or stderr) or the pty master.
+struct Source {
     fd: OwnedFd,
     name: &'static str,
     buf: Vec<u8>,
     open: bool,
+}
+
+impl Source {
+    fn new(fd: OwnedFd, name: &'static str) -> Source {
+        Source {
+            fd,
+            name,
+            buf: Vec::new(),
+            open: true,
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum ClientMode {
+    /// Nothing received yet: the first byte picks the mode.
+    New,
+    Stdin,
+    Resize,
+}
+
+struct Client {
+    stream: std::os::unix::net::UnixStream,
+    mode: ClientMode,
+    /// Resize lines, or stdin frames, not complete yet.
+    line: Vec<u8>,
+}
+
+/// The shim's event loop: container output into the log, attach clients into the container's
+/// stdin, resize requests onto the pty. Single-threaded `poll(2)`; writes to stdin never block
+/// (a container that does not read its stdin only stops the clients' input, not the log).
+#[derive(Default)]
+struct Io {
+    sources: Vec<Source>,
+    /// Write partial lines to the log at once (TTY or interactive output, where a prompt without
+    /// a newline must show up); otherwise lines are kept whole, as Docker's json-file does.
+    flush_partial: bool,
+    stdin: Option<OwnedFd>,
+    stdin_pending: Vec<u8>,
+    close_stdin_when_flushed: bool,
+    stdin_once: bool,
+    master: Option<RawFd>,
+    listener: Option<std::os::unix::net::UnixListener>,
+    clients: Vec<Client>,
+}
+
+enum Slot {
+    Source(usize),
+    Listener,
+    Client(usize),
+    Stdin,
+}
+
+fn read_fd(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: reads at most `buf.len()` bytes into the live, writable buffer `buf`.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast::<libc::c_void>(), buf.len()) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn retry(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EAGAIN))
+}
+
+impl Io {
+    /// Runs until every output source is closed (the container's processes are gone).
+    fn run(&mut self, mut log: std::fs::File) {
+        let mut chunk = vec![0u8; 32 * 1024];
+        while self.sources.iter().any(|s| s.open) {
+            let mut fds = Vec::new();
+            let mut slots = Vec::new();
+            for (i, s) in self.sources.iter().enumerate() {
+                if s.open {
+                    fds.push(pollfd(s.fd.as_raw_fd(), libc::POLLIN));
+                    slots.push(Slot::Source(i));
+                }
+            }
+            if let Some(l) = &self.listener {
+                fds.push(pollfd(l.as_raw_fd(), libc::POLLIN));
+                slots.push(Slot::Listener);
+            }
+            // Input is taken from clients only while nothing is waiting to go to stdin.
+            let accept_input = self.stdin_pending.is_empty();
+            for (i, c) in self.clients.iter().enumerate() {
+                if c.mode != ClientMode::Stdin || accept_input {
+                    fds.push(pollfd(c.stream.as_raw_fd(), libc::POLLIN));
+                    slots.push(Slot::Client(i));
+                }
+            }
+            if let Some(fd) = &self.stdin {
+                if !self.stdin_pending.is_empty() {
+                    fds.push(pollfd(fd.as_raw_fd(), libc::POLLOUT));
+                    slots.push(Slot::Stdin);
+                }
+            }
+            // SAFETY: `fds` is a live, writable array of `fds.len()` pollfd structs.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            if r < 0 {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                break;
+            }
+            let mut out = Vec::new();
+            let mut dropped = Vec::new();
+            for (p, slot) in fds.iter().zip(&slots) {
+                if p.revents == 0 {
+                    continue;
+                }
+                match *slot {
+                    Slot::Source(i) => self.read_source(i, &mut chunk, &mut out),
+                    Slot::Listener => self.accept(),
+                    Slot::Client(i) => {
+                        if !self.read_client(i, &mut chunk) {
+                            dropped.push(i);
+                        }
+                    }
+                    Slot::Stdin => self.write_stdin(),
+                }
+            }
+            for i in dropped.into_iter().rev() {
+                self.clients.remove(i);
+            }
+            if self.close_stdin_when_flushed && self.stdin_pending.is_empty() {
+                self.stdin = None;
+                self.close_stdin_when_flushed = false;
+            }
+            if !out.is_empty() {
+                if let Err(e) = log.write_all(&out) {
+                    eprintln!("berth shim: writing log: {e}");
+                }
+            }
+        }
+    }
+
+    fn read_source(&mut self, i: usize, chunk: &mut [u8], out: &mut Vec<u8>) {
+        let flush_partial = self.flush_partial;
+        let s = &mut self.sources[i];
+        match read_fd(s.fd.as_raw_fd(), chunk) {
+            Ok(0) => s.open = false,
+            Ok(n) => s.buf.extend_from_slice(&chunk[..n]),
+            Err(e) if retry(&e) => return,
+            // EIO from a pty master: every slave side is closed.
+            Err(_) => s.open = false,
+        }
+        while let Some(pos) = s.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = s.buf.drain(..=pos).collect();
+            entry(out, s.name, &line);
+        }
+        while s.buf.len() >= MAX_LINE {
+            let part: Vec<u8> = s.buf.drain(..MAX_LINE).collect();
+            entry(out, s.name, &part);
+        }
+        if (flush_partial || !s.open) && !s.buf.is_empty() {
+            let rest = std::mem::take(&mut s.buf);
+            entry(out, s.name, &rest);
+        }
+    }
+
+    fn accept(&mut self) {
+        let Some(l) = &self.listener else { return };
+        while let Ok((stream, _)) = l.accept() {
+            let _ = stream.set_nonblocking(true);
+            self.clients.push(Client {
+                stream,
+                mode: ClientMode::New,
+                line: Vec::new(),
+            });
+        }
+    }
+
+    /// Handles input from client `i`; false when the client is gone.
+    fn read_client(&mut self, i: usize, chunk: &mut [u8]) -> bool {
+        use std::io::Read;
+        let n = match self.clients[i].stream.read(chunk) {
+            Ok(n) => n,
+            Err(e) if retry(&e) => return true,
+            Err(_) => 0,
+        };
+        let c = &mut self.clients[i];
+        if n == 0 {
+            return false;
+        }
+        let mut data = &chunk[..n];
+        if c.mode == ClientMode::New {
+            c.mode = match data[0] {
+                ATTACH_STDIN => ClientMode::Stdin,
+                ATTACH_RESIZE => ClientMode::Resize,
+                _ => return false,
+            };
+            data = &data[1..];
+        }
+        match c.mode {
+            ClientMode::Stdin => {
+                c.line.extend_from_slice(data);
+                let mut input = Vec::new();
+                let mut ended = false;
+                while c.line.len() >= 4 {
+                    let len =
+                        u32::from_be_bytes([c.line[0], c.line[1], c.line[2], c.line[3]]) as usize;
+                    if len == 0 {
+                        ended = true;
+                        c.line.clear();
+                        break;
+                    }
+                    if c.line.len() < 4 + len {
+                        break;
+                    }
+                    input.extend_from_slice(&c.line[4..4 + len]);
+                    c.line.drain(..4 + len);
+                }
+                if self.stdin.is_some() && !input.is_empty() {
+                    self.stdin_pending.extend_from_slice(&input);
+                    self.write_stdin();
+                }
+                if ended {
+                    if self.stdin_once {
+                        self.close_stdin_when_flushed = true;
+                    }
+                    return false;
+                }
+            }
+            ClientMode::Resize => {
+                c.line.extend_from_slice(data);
+                while let Some(pos) = c.line.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = c.line.drain(..=pos).collect();
+                    let text = String::from_utf8_lossy(&line);
+                    let mut it = text.split_whitespace().map(|v| v.parse::<u16>());
+                    if let (Some(Ok(h)), Some(Ok(w)), Some(m)) = (it.next(), it.next(), self.master)
+                    {
+                        set_winsize(m, h, w);
+                    }
+                }
+                if c.line.len() > 64 {
+                    return false;
+                }
+            }
+            ClientMode::New => {}
+        }
+        true
+    }
+
+    fn write_stdin(&mut self) {
+        let Some(fd) = &self.stdin else {
+            self.stdin_pending.clear();
+            return;
+        };
+        while !self.stdin_pending.is_empty() {
+            // SAFETY: writes at most `stdin_pending.len()` bytes from the live buffer.
+            let n = unsafe {
+                libc::write(
+                    fd.as_raw_fd(),
+                    self.stdin_pending.as_ptr().cast::<libc::c_void>(),
+                    self.stdin_pending.len(),
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if retry(&e) {
+                    return;
+                }
+                // EPIPE: the container closed its stdin; input has nowhere to go.
+                self.stdin = None;
+                self.stdin_pending.clear();
+                return;
+            }
+            self.stdin_pending.drain(..n as usize);
+        }
+    }
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// Sets a terminal's size (`TIOCSWINSZ`); the foreground process group gets `SIGWINCH`.
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` through the pointer, a live local.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws as *const libc::winsize) };
 }
 
 fn entry(out: &mut Vec<u8>, stream: &str, line: &[u8]) {
@@ -226,82 +725,4 @@ fn entry(out: &mut Vec<u8>, stream: &str, line: &[u8]) {
     });
     out.extend_from_slice(v.to_string().as_bytes());
     out.push(b'\n');
-}
-
-/// Copies both pipes into the log until both reach EOF (the container's processes are gone).
-fn copy_output(out_r: OwnedFd, err_r: OwnedFd, mut log: std::fs::File) {
-    let mut streams = [
-        Stream {
-            fd: out_r,
-            name: "stdout",
-            buf: Vec::new(),
-            open: true,
-        },
-        Stream {
-            fd: err_r,
-            name: "stderr",
-            buf: Vec::new(),
-            open: true,
-        },
-    ];
-    let mut chunk = vec![0u8; 32 * 1024];
-    while streams.iter().any(|s| s.open) {
-        let mut fds: Vec<libc::pollfd> = streams
-            .iter()
-            .map(|s| libc::pollfd {
-                fd: if s.open { s.fd.as_raw_fd() } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: `fds` is a live, writable array of `fds.len()` pollfd structs.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if r < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        let mut out = Vec::new();
-        for (s, p) in streams.iter_mut().zip(&fds) {
-            if !s.open || p.revents == 0 {
-                continue;
-            }
-            // SAFETY: reads at most `chunk.len()` bytes into the live buffer `chunk`.
-            let n = unsafe {
-                libc::read(
-                    s.fd.as_raw_fd(),
-                    chunk.as_mut_ptr().cast::<libc::c_void>(),
-                    chunk.len(),
-                )
-            };
-            if n < 0 {
-                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                s.open = false;
-            } else if n == 0 {
-                s.open = false;
-            } else {
-                s.buf.extend_from_slice(&chunk[..n as usize]);
-            }
-            while let Some(pos) = s.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = s.buf.drain(..=pos).collect();
-                entry(&mut out, s.name, &line);
-            }
-            while s.buf.len() >= MAX_LINE {
-                let part: Vec<u8> = s.buf.drain(..MAX_LINE).collect();
-                entry(&mut out, s.name, &part);
-            }
-            if !s.open && !s.buf.is_empty() {
-                let rest = std::mem::take(&mut s.buf);
-                entry(&mut out, s.name, &rest);
-            }
-        }
-        if !out.is_empty() {
-            if let Err(e) = log.write_all(&out) {
-                eprintln!("berth shim: writing log: {e}");
-            }
-        }
-    }
 }

@@ -23,4 +23,4 @@ pub use run::{
     parse_signal, ConsoleSocket, ContainerHandle, RunError, Runtime, State, Status, Stdio,
     WaitStatus,
 };
-pub use spec::{build_spec, HostInfo, SpecError, SpecInput};
+pub use spec::{build_spec, exec_process, ExecOptions, HostInfo, SpecError, SpecInput};

@@ -183,12 +183,13 @@ fn lc_error(op: &'static str, id: &str, source: LibcontainerError) -> RunError {
         source => {
             let detail = chain(&source);
             // libcontainer reports a failed executable lookup only as text from the init process.
-            if op == "create" && detail.contains("not found in $PATH") {
+            let launches = op == "create" || op == "exec";
+            if launches && detail.contains("not found in $PATH") {
                 RunError::CommandNotFound {
                     id: id.to_string(),
                     detail,
                 }
-            } else if op == "create" && detail.contains("does not have correct permissions") {
+            } else if launches && detail.contains("does not have correct permissions") {
                 RunError::CommandNotExecutable {
                     id: id.to_string(),
                     detail,
@@ -537,6 +538,20 @@ fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
 }
 
+/// Runs a libcontainer build step and gives the caller back its dumpable flag: libcontainer
+/// leaves the caller non-dumpable (to protect the namespace joins), while the children have their
+/// own copy of the flag by then.
+fn keep_dumpable<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: PR_GET_DUMPABLE takes no pointer arguments and only returns a flag.
+    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+    let out = f();
+    if dumpable > 0 {
+        // SAFETY: PR_SET_DUMPABLE takes an integer flag; no pointers involved.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong) };
+    }
+    out
+}
+
 impl Runtime {
     /// Uses (and creates) `state_root`.
     pub fn new(state_root: &Path) -> Result<Self, RunError> {
@@ -599,12 +614,47 @@ impl Runtime {
         bundle: &Path,
         stdio: Stdio,
     ) -> Result<ContainerHandle, RunError> {
+        let builder = self.builder("create", id, stdio)?;
+        let built = keep_dumpable(|| {
+            builder
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
+        });
+        let container = match built {
+            Ok(c) => c,
+            Err(e) => {
+                reap_abandoned_children();
+                return Err(lc_error("create", id, e));
+            }
+        };
+        let pid = container
+            .pid()
+            .map(|p| p.as_raw())
+            .ok_or_else(|| RunError::NotFound { id: id.to_string() })?;
+        // The init is our unreaped child, so its pid cannot be recycled before this open.
+        let pidfd = pidfd_open(pid).ok();
+        Ok(ContainerHandle {
+            id: id.to_string(),
+            pid,
+            pidfd,
+            status: OnceLock::new(),
+        })
+    }
+
+    fn builder(
+        &self,
+        op: &'static str,
+        id: &str,
+        stdio: Stdio,
+    ) -> Result<ContainerBuilder, RunError> {
         if !is_valid_id(id) {
             return Err(RunError::InvalidId { id: id.to_string() });
         }
         let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_dir)
-            .map_err(|e| lc_error("create", id, e))?;
+            .map_err(|e| lc_error(op, id, e))?;
         match stdio {
             Stdio::Inherit => {}
             Stdio::Fds {
@@ -624,31 +674,38 @@ impl Runtime {
             }
             Stdio::ConsoleSocket(path) => builder = builder.with_console_socket(Some(path)),
         }
-        // SAFETY: PR_GET_DUMPABLE takes no pointer arguments and only returns a flag.
-        let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
-        let built = builder
-            .as_init(bundle)
-            .with_systemd(false)
-            .with_detach(true)
-            .build();
-        if dumpable > 0 {
-            // libcontainer left the caller non-dumpable (to protect the namespace joins); the
-            // children have their own copy of the flag by now, so the caller gets its own back.
-            // SAFETY: PR_SET_DUMPABLE takes an integer flag; no pointers involved.
-            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong) };
-        }
-        let container = match built {
-            Ok(c) => c,
+        Ok(builder)
+    }
+
+    /// Starts another process in the running (or, with `ignore_paused`, paused) container `id`,
+    /// as `runc exec --process FILE` does: `process_json` is an OCI `process` object; the new
+    /// process joins the container's namespaces and cgroup. Like the init of [`create`], it is a
+    /// child of the calling process (call this from a single-threaded process); reap it with the
+    /// returned handle. Set `process.terminal` together with [`Stdio::ConsoleSocket`].
+    pub fn exec(
+        &self,
+        id: &str,
+        process_json: &Path,
+        stdio: Stdio,
+    ) -> Result<ContainerHandle, RunError> {
+        // Checked first so that "no such container" is not reported as a libcontainer failure.
+        self.load(id)?;
+        let builder = self.builder("exec", id, stdio)?;
+        let built = keep_dumpable(|| {
+            builder
+                .as_tenant()
+                .with_process(Some(process_json))
+                .with_detach(true)
+                .build()
+        });
+        let pid = match built {
+            Ok(pid) => pid.as_raw(),
             Err(e) => {
                 reap_abandoned_children();
-                return Err(lc_error("create", id, e));
+                return Err(lc_error("exec", id, e));
             }
         };
-        let pid = container
-            .pid()
-            .map(|p| p.as_raw())
-            .ok_or_else(|| RunError::NotFound { id: id.to_string() })?;
-        // The init is our unreaped child, so its pid cannot be recycled before this open.
+        // Our unreaped child, so the pid cannot be recycled before this open.
         let pidfd = pidfd_open(pid).ok();
         Ok(ContainerHandle {
             id: id.to_string(),

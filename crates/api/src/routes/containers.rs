@@ -114,6 +114,7 @@ pub async fn op_post(
     State(engine): State<AppState>,
     Path((id, op)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
+    body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     match op.as_str() {
@@ -160,6 +161,20 @@ pub async fn op_post(
             )
                 .into_response())
         }
+        "exec" => super::exec::create(engine, id, body).await,
+        "resize" => {
+            let (h, w) = super::exec::size(&q)?;
+            blocking(move || engine.resize_container(&id, h, w)).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        "pause" => {
+            blocking(move || engine.pause_container(&id)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "unpause" => {
+            blocking(move || engine.unpause_container(&id)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         _ => not_yet(State(engine), Path((id, op))).await,
     }
 }
@@ -172,17 +187,16 @@ pub async fn op_get(
 ) -> ApiResult<Response> {
     match op.as_str() {
         "logs" => logs(engine, id, Query::parse(raw.as_deref())).await,
+        "top" => {
+            let ps_args = Query::parse(raw.as_deref()).str("ps_args").to_string();
+            Ok(Json(blocking(move || engine.top_container(&id, &ps_args)).await?).into_response())
+        }
+        "stats" => super::stats::stats(engine, id, Query::parse(raw.as_deref())).await,
         _ => not_yet(State(engine), Path((id, op))).await,
     }
 }
 
-/// Docker's 8-byte stream header (stream, 0, 0, 0, big-endian length) plus the payload.
-fn frame(stream: u8, payload: &[u8], out: &mut Vec<u8>) {
-    out.push(stream);
-    out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-}
+use crate::relay::frame;
 
 struct LogOpts {
     stdout: bool,
@@ -319,7 +333,10 @@ fn now_nanos() -> i64 {
 /// `POST /containers/{id}/attach`: hijack the connection (`Upgrade: tcp`, 101) and stream the
 /// container's output from now on (plus the log so far with `logs=1`) until it exits. Output
 /// is read from the json-file log the shim writes, through a handle opened before the 101, so
-/// nothing between attach and start is missed. Standard input is not forwarded yet.
+/// nothing between attach and start is missed. With `stdin=1` on a container with `OpenStdin`,
+/// the client's input goes to the container through its shim's attach socket (connected once
+/// the container runs, so attaching before start works, as the docker CLI does for `run -i`);
+/// with a TTY, the detach keys (`detachKeys`, default ctrl-p,ctrl-q) end the attach.
 pub async fn attach(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -341,6 +358,16 @@ pub async fn attach(
     };
     let replay = q.bool("logs");
     let stream = q.bool("stream");
+    let want_stdin = q.bool("stdin") && c.config["OpenStdin"].as_bool().unwrap_or(false);
+    let keys = if opts.tty {
+        let k = q
+            .get("detachKeys")
+            .filter(|k| !k.is_empty())
+            .unwrap_or("ctrl-p,ctrl-q");
+        crate::relay::parse_detach_keys(k).map_err(ApiError::bad_request)?
+    } else {
+        Vec::new()
+    };
     let (mut file, start_offset) = {
         let (e, i) = (engine.clone(), c.id.clone());
         blocking(move || {
@@ -362,7 +389,20 @@ pub async fn attach(
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let io = hyper_util::rt::TokioIo::new(upgraded);
+        let (r, mut io) = tokio::io::split(io);
+        let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
+        let input = want_stdin.then(|| {
+            tokio::spawn(forward_stdin(
+                engine.clone(),
+                id.clone(),
+                r,
+                keys,
+                opts.tty,
+                detached_tx,
+            ))
+        });
+        let mut input_open = input.is_some();
         let mut changes = engine.subscribe_changes();
         let mut offset = start_offset;
         loop {
@@ -398,15 +438,88 @@ pub async fn attach(
             tokio::select! {
                 _ = changes.changed() => {}
                 _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                r = &mut detached, if input_open => match r {
+                    Ok(()) => break,
+                    Err(_) => input_open = false,
+                },
             }
         }
         let _ = io.shutdown().await;
+        if let Some(input) = input {
+            input.abort();
+        }
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(axum::http::header::CONNECTION, "Upgrade")
-        .header(axum::http::header::UPGRADE, "tcp")
-        .header(axum::http::header::CONTENT_TYPE, ctype)
-        .body(axum::body::Body::empty())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    crate::relay::upgrade_response(ctype)
+}
+
+/// Copies a client's input into the container's stdin (through the shim's attach socket, in its
+/// frames) until the client closes it — then, without a TTY, the container's stdin sees EOF if
+/// it was opened `StdinOnce`, as with Docker — or types the detach keys, which closes nothing.
+async fn forward_stdin<R>(
+    engine: AppState,
+    id: String,
+    mut client: R,
+    keys: Vec<u8>,
+    tty: bool,
+    detached: tokio::sync::oneshot::Sender<()>,
+) where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The socket exists once the container runs; the client may attach before start.
+    let mut changes = engine.subscribe_changes();
+    let sock = loop {
+        changes.borrow_and_update();
+        let Ok(c) = engine.container(&id) else { return };
+        if c.state.running {
+            let (e, i) = (engine.clone(), id.clone());
+            if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || e.connect_attach(&i)).await {
+                break s;
+            }
+        } else if c.state.status != "created" {
+            return;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+        }
+    };
+    if sock.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(mut sock) = tokio::net::UnixStream::from_std(sock) else {
+        return;
+    };
+    if sock
+        .write_all(&[berth_engine::shim::ATTACH_STDIN])
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut scanner = crate::relay::DetachScanner::new(keys);
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match client.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let (data, detach) = scanner.feed(&buf[..n]);
+        if !data.is_empty() {
+            let mut framed = Vec::with_capacity(data.len() + 4);
+            framed.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&data);
+            if sock.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+        if detach {
+            let _ = detached.send(());
+            return;
+        }
+    }
+    if !tty {
+        let _ = sock.write_all(&[0, 0, 0, 0]).await;
+    }
+    let _ = sock.shutdown().await;
 }

@@ -2,7 +2,9 @@
 //! response shape.
 
 pub mod containers;
+pub mod exec;
 pub mod images;
+pub mod stats;
 pub mod system;
 
 use std::sync::Arc;

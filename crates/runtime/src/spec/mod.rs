@@ -17,6 +17,7 @@
 //! - resources, devices, rlimits, sysctls, namespaces and security options below.
 
 pub mod caps;
+pub mod exec;
 pub mod mounts;
 pub mod seccomp;
 pub mod user;
@@ -31,6 +32,7 @@ use oci_spec::runtime::{
 };
 use serde::{Deserialize, Deserializer};
 
+pub use exec::{exec_process, ExecOptions};
 pub use user::{resolve_user, ResolvedUser};
 
 /// Docker's default `PATH` for Linux containers.

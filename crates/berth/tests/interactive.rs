@@ -162,6 +162,9 @@ impl Pty {
     }
 }
 
+/// A named client: a function from arguments to the command that runs them.
+type Client<'a> = Box<dyn Fn(&[&str]) -> Command + 'a>;
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -313,8 +316,7 @@ fn run_interactive_feeds_piped_stdin_until_eof() {
 #[test]
 fn terminals_work_under_a_real_pty() {
     let Some(d) = ready() else { return };
-    let mut clients: Vec<(&str, Box<dyn Fn(&[&str]) -> Command>)> =
-        vec![("berth", Box::new(|a: &[&str]| berth_cmd(&d, a)))];
+    let mut clients: Vec<(&str, Client)> = vec![("berth", Box::new(|a: &[&str]| berth_cmd(&d, a)))];
     for docker in dockers() {
         let dd = &d;
         clients.push((

@@ -55,6 +55,9 @@ pub struct ContainerRecord {
     pub networking_config: Value,
     pub state: ContainerState,
     pub restart_count: u64,
+    /// Stopped or killed by the user: the restart policy is off until a manual start.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 impl ContainerRecord {
@@ -331,11 +334,117 @@ fn host_config_with_defaults(req: Option<&Value>) -> Value {
             }
         }
     }
+    // The daemon's default driver, as Docker fills it in.
+    if hc["LogConfig"]["Type"].as_str().is_none_or(str::is_empty) {
+        hc["LogConfig"]["Type"] = json!("json-file");
+    }
+    if !hc["LogConfig"]["Config"].is_object() {
+        hc["LogConfig"]["Config"] = json!({});
+    }
     hc
 }
 
 /// Docker's checks on a create request's HostConfig.
+/// Log rotation when the user sets none: the json-file log is capped at 5 files of 20 MB (the
+/// limits of Docker's `local` driver), so a chatty container cannot fill the disk.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 * 1024 * 1024;
+pub const DEFAULT_LOG_MAX_FILE: u32 = 5;
+
+/// Docker's size strings (`10k`, `20m`, `1g`, `512`; binary units, optional `b`/`ib`).
+fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    (n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
+/// The log settings of a container's `HostConfig.LogConfig` (`json-file`, the default, or
+/// `none`: `logs` refuses to read), with Docker's errors for what berth does not do.
+pub fn log_limits(hc: &Value) -> std::result::Result<crate::shim::LogLimits, String> {
+    let lc = &hc["LogConfig"];
+    let driver = lc["Type"].as_str().unwrap_or("");
+    let opts = lc["Config"].as_object().cloned().unwrap_or_default();
+    match driver {
+        "" | "json-file" | "local" => {}
+        "none" => {
+            if let Some(k) = opts.keys().next() {
+                return Err(format!("unknown log opt '{k}' for none log driver"));
+            }
+            // Nothing is kept for `logs`; attach still reads the output through a small
+            // buffer file that is truncated at 1 MiB.
+            return Ok(crate::shim::LogLimits {
+                enabled: true,
+                max_size: 1 << 20,
+                max_file: 1,
+            });
+        }
+        other => {
+            return Err(format!(
+                "logger: no log driver named '{other}' is registered"
+            ))
+        }
+    }
+    let text = |k: &str| opts.get(k).and_then(Value::as_str).map(str::to_string);
+    for k in opts.keys() {
+        if !matches!(
+            k.as_str(),
+            "max-size"
+                | "max-file"
+                | "compress"
+                | "labels"
+                | "labels-regex"
+                | "env"
+                | "env-regex"
+                | "tag"
+        ) {
+            return Err(format!("unknown log opt '{k}' for json-file log driver"));
+        }
+    }
+    if text("compress").is_some_and(|c| c == "true") {
+        return Err("compress: compressed rotated logs are not supported by berth".into());
+    }
+    let (max_size, max_file) = match (text("max-size"), text("max-file")) {
+        (None, None) => (DEFAULT_LOG_MAX_SIZE, DEFAULT_LOG_MAX_FILE),
+        (size, file) => {
+            let max_size = match size {
+                Some(s) if s == "-1" => 0,
+                Some(s) => parse_size(&s).ok_or_else(|| format!("invalid size: '{s}'"))?,
+                None => 0,
+            };
+            let max_file = match file {
+                Some(f) => f
+                    .parse::<i64>()
+                    .map_err(|_| format!("strconv.Atoi: parsing \"{f}\": invalid syntax"))?,
+                None => 1,
+            };
+            if max_file < 1 {
+                return Err("max-file cannot be less than 1".into());
+            }
+            if max_file > 1 && max_size == 0 {
+                return Err("max-file cannot be greater than 1 when max-size is not set".into());
+            }
+            (max_size, max_file.min(u32::MAX as i64) as u32)
+        }
+    };
+    Ok(crate::shim::LogLimits {
+        enabled: true,
+        max_size,
+        max_file,
+    })
+}
+
 fn validate_host_config(hc: &Value) -> Result<()> {
+    log_limits(hc).map_err(Error::InvalidParameter)?;
     let policy = hc["RestartPolicy"]["Name"].as_str().unwrap_or("");
     if !matches!(
         policy,
@@ -502,6 +611,7 @@ impl Engine {
                 ..Default::default()
             },
             restart_count: 0,
+            manually_stopped: false,
         };
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;

@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod names;
 pub mod ops;
+pub mod restart;
 pub mod shim;
 pub mod stats;
 pub mod system;

@@ -270,6 +270,15 @@ impl Engine {
 
     /// `POST /containers/{id}/start`.
     pub fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
+        self.start_inner(key, true)
+    }
+
+    /// A start by the restart policy: the container's manual-stop mark stays as it is.
+    pub(crate) fn start_container_keep_flags(self: &Arc<Self>, key: &str) -> Result<()> {
+        self.start_inner(key, false)
+    }
+
+    fn start_inner(self: &Arc<Self>, key: &str, manual: bool) -> Result<()> {
         let id = self.containers.find(key)?.id;
         let lock = self.container_lock(&id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -292,6 +301,10 @@ impl Engine {
                 c.state.exit_code = 0;
                 c.state.error = String::new();
                 c.state.started_at = now_rfc3339();
+                if manual {
+                    c.manually_stopped = false;
+                    c.restart_count = 0;
+                }
                 self.save_container(&c)?;
                 self.notify_change();
                 self.publish(
@@ -359,6 +372,9 @@ impl Engine {
             .arg(self.runtime_root())
             .arg(dir)
             .arg(wfd.to_string());
+        let limits = crate::containers::log_limits(&c.host_config)
+            .map_err(|e| plain(Error::InvalidParameter(e)))?;
+        cmd.args(limits.args());
         if c.config["OpenStdin"].as_bool().unwrap_or(false) {
             cmd.arg("--stdin");
             if c.config["StdinOnce"].as_bool().unwrap_or(false) {
@@ -469,7 +485,7 @@ impl Engine {
     }
 
     /// The shim of `id` is gone: record the exit, unmount, publish `die`, auto-remove.
-    pub fn shim_exited(&self, id: &str) {
+    pub fn shim_exited(self: &Arc<Self>, id: &str) {
         let lock = self.container_lock(id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let dir = self.container_dir(id);
@@ -532,6 +548,8 @@ impl Engine {
                 tracing::error!(error = %e, id, "auto-removing container");
             }
             self.notify_change();
+        } else {
+            self.schedule_restart_after_exit(&mut c);
         }
     }
 
@@ -561,6 +579,7 @@ impl Engine {
                 None => self.shim_exited(&c.id),
             }
         }
+        self.restart_policies_on_daemon_start();
     }
 
     /// Sends `signal` to the container's init.
@@ -586,6 +605,12 @@ impl Engine {
     /// `POST /containers/{id}/kill?signal=` (default SIGKILL).
     pub fn kill_container(&self, key: &str, signal: Option<&str>) -> Result<()> {
         let c = self.containers.find(key)?;
+        if c.state.restarting {
+            return Err(Error::Conflict(format!(
+                "Cannot kill container: {key}: Container {} is restarting, wait until the container is running",
+                c.id
+            )));
+        }
         let sig = match signal.filter(|s| !s.is_empty()) {
             Some(s) => berth_runtime::parse_signal(s)
                 .ok_or_else(|| Error::InvalidParameter(format!("Invalid signal: {s}")))?,
@@ -597,6 +622,7 @@ impl Engine {
                 key, c.id
             )));
         }
+        self.mark_manually_stopped(&c.id)?;
         self.publish(
             "container",
             "kill",
@@ -662,6 +688,15 @@ impl Engine {
     /// `POST /containers/{id}/stop?t=`: StopSignal (or SIGTERM), SIGKILL after the timeout.
     pub async fn stop_container(self: Arc<Self>, key: &str, t: Option<i64>) -> Result<()> {
         let c = self.containers.find(key)?;
+        if self.cancel_restart(&c.id) {
+            self.publish(
+                "container",
+                "stop",
+                &c.id,
+                &[("image", &c.image), ("name", &c.name)],
+            );
+            return Ok(());
+        }
         if !c.is_running() {
             return Err(Error::NotModified);
         }
@@ -733,7 +768,10 @@ impl Engine {
 
     /// `DELETE /containers/{id}?force=`: a running container is killed first (with `force`).
     pub async fn remove_container_forced(self: Arc<Self>, key: &str, force: bool) -> Result<()> {
-        let c = self.containers.find(key)?;
+        let mut c = self.containers.find(key)?;
+        if force && self.cancel_restart(&c.id) {
+            c = self.containers.find(&c.id)?;
+        }
         if c.is_running() && force {
             let e = self.clone();
             let k = c.id.clone();

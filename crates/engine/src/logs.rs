@@ -1,7 +1,9 @@
-//! Reading a container's json-file log (`<dir>/<id>-json.log`, written by the shim) for
-//! `GET /containers/{id}/logs`.
+//! Reading a container's json-file log (`<dir>/<id>-json.log`, written by the shim, rotated to
+//! `.1`, `.2`, … when it reaches its size limit) for `GET /containers/{id}/logs` and attach.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -66,28 +68,13 @@ impl Engine {
         crate::shim::log_path(&self.container_dir(id), id)
     }
 
-    /// Complete log lines from byte `offset` on, and the offset after the last one read.
-    pub fn read_log(&self, id: &str, offset: u64) -> Result<(Vec<LogEntry>, u64)> {
+    /// A reader of the container's log: from the oldest rotated file on (`from_start`), or
+    /// from the current end. Creates the log if the shim has not yet; the open handle keeps it
+    /// readable even if the container is removed right after it exits (`--rm`), so a follower
+    /// never misses the last lines.
+    pub fn log_cursor(&self, id: &str, from_start: bool) -> Result<LogCursor> {
         let path = self.log_path(id);
-        let mut f = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(crate::Error::io(format!("opening {}", path.display()))(e)),
-        };
-        read_entries(&mut f, offset)
-            .map_err(crate::Error::io(format!("reading {}", path.display())))
-    }
-
-    /// Open (creating it if the shim has not yet) the container's log for an attached reader.
-    /// The handle keeps the file readable even if the container is removed right after it
-    /// exits (`--rm`), so an attached client never misses the last lines.
-    pub fn open_log(&self, id: &str) -> Result<std::fs::File> {
-        let path = self.log_path(id);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|_| std::fs::File::open(&path))
+        LogCursor::open(&path, from_start)
             .map_err(crate::Error::io(format!("opening {}", path.display())))
     }
 
@@ -99,6 +86,85 @@ impl Engine {
     /// A receiver that changes whenever some container changes state.
     pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+}
+
+/// The rotated files of a log, oldest first (`<log>.N` … `<log>.1`).
+pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for n in 1.. {
+        let p = PathBuf::from(format!("{}.{n}", path.display()));
+        if !p.exists() {
+            break;
+        }
+        found.push(p);
+    }
+    found.reverse();
+    found
+}
+
+/// Follows a log across rotations: reads what is in the open file, and when the shim has
+/// rotated it (the path now names another file), finishes the old one and moves on.
+#[derive(Debug)]
+pub struct LogCursor {
+    path: PathBuf,
+    /// Rotated files still to read before `file` (oldest first).
+    backlog: Vec<PathBuf>,
+    file: std::fs::File,
+    offset: u64,
+}
+
+impl LogCursor {
+    pub fn open(path: &Path, from_start: bool) -> std::io::Result<LogCursor> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let file = std::fs::File::open(path)?;
+        let (backlog, offset) = if from_start {
+            (rotated_files(path), 0)
+        } else {
+            (Vec::new(), file.metadata()?.len())
+        };
+        Ok(LogCursor {
+            path: path.to_path_buf(),
+            backlog,
+            file,
+            offset,
+        })
+    }
+
+    /// Every complete entry written since the last call.
+    pub fn read(&mut self) -> std::io::Result<Vec<LogEntry>> {
+        let mut out = Vec::new();
+        for p in std::mem::take(&mut self.backlog) {
+            if let Ok(mut f) = std::fs::File::open(&p) {
+                out.extend(read_entries(&mut f, 0)?.0);
+            }
+        }
+        loop {
+            // Truncated in place (a log limited to one file): start over.
+            if self.file.metadata()?.len() < self.offset {
+                self.offset = 0;
+            }
+            let (entries, next) = read_entries(&mut self.file, self.offset)?;
+            out.extend(entries);
+            self.offset = next;
+            let ino = self.file.metadata()?.ino();
+            match std::fs::metadata(&self.path) {
+                Ok(m) if m.ino() != ino => {
+                    // Rotated: what the old file still held has just been read.
+                    match std::fs::File::open(&self.path) {
+                        Ok(f) => {
+                            self.file = f;
+                            self.offset = 0;
+                        }
+                        Err(_) => return Ok(out),
+                    }
+                }
+                _ => return Ok(out),
+            }
+        }
     }
 }
 

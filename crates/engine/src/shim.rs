@@ -40,10 +40,38 @@ struct Args {
     open_stdin: bool,
     /// Close the container's stdin when the first attach client that sent input detaches.
     stdin_once: bool,
+    log: LogLimits,
+}
+
+/// Where container output goes: the json-file log, rotated at `max_size` bytes keeping
+/// `max_file` files in all, or nowhere (`--log-driver none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    pub enabled: bool,
+    /// 0: never rotate.
+    pub max_size: u64,
+    /// Files kept, the current one included (at least 1).
+    pub max_file: u32,
+}
+
+impl LogLimits {
+    /// The shim's command-line flags for these limits.
+    pub fn args(&self) -> Vec<String> {
+        if !self.enabled {
+            return vec!["--log-none".into()];
+        }
+        vec![
+            "--log-max-size".into(),
+            self.max_size.to_string(),
+            "--log-max-file".into(),
+            self.max_file.to_string(),
+        ]
+    }
 }
 
 fn parse(args: &[OsString]) -> Option<Args> {
     let (fixed, flags) = args.split_at(args.len().min(5));
+    // ID BUNDLE STATE_ROOT DIR SYNC_FD, then flags.
     let [id, bundle, state_root, dir, fd] = fixed else {
         return None;
     };
@@ -55,11 +83,20 @@ fn parse(args: &[OsString]) -> Option<Args> {
         sync_fd: fd.to_str()?.parse().ok()?,
         open_stdin: false,
         stdin_once: false,
+        log: LogLimits {
+            enabled: true,
+            max_size: 0,
+            max_file: 1,
+        },
     };
-    for f in flags {
+    let mut it = flags.iter();
+    while let Some(f) = it.next() {
         match f.to_str()? {
             "--stdin" => a.open_stdin = true,
             "--stdin-once" => a.stdin_once = true,
+            "--log-none" => a.log.enabled = false,
+            "--log-max-size" => a.log.max_size = it.next()?.to_str()?.parse().ok()?,
+            "--log-max-file" => a.log.max_file = it.next()?.to_str()?.parse().ok()?,
             _ => return None,
         }
     }
@@ -248,11 +285,7 @@ fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
         std::fs::File::open("/dev/null").map_err(|e| e.to_string())?,
     ));
 
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path(&a.dir, &a.id))
-        .map_err(|e| e.to_string())?;
+    let log = LogFile::open(log_path(&a.dir, &a.id), a.log).map_err(|e| e.to_string())?;
     io.flush_partial |= a.open_stdin;
     io.stdin_once = a.stdin_once;
     if let Some(l) = attach {
@@ -416,6 +449,84 @@ fn oom_killed(id: &str) -> bool {
 /// Longest line kept whole; longer output is split into several entries, as Docker does.
 const MAX_LINE: usize = 16 * 1024;
 
+/// The container's json-file log, rotated as Docker's json-file driver does: when a write
+/// would take it past `max_size`, `<log>.1` … become `<log>.2` …, the log becomes `<log>.1`,
+/// and a new log starts; files beyond `max_file` are dropped.
+struct LogFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    written: u64,
+    limits: LogLimits,
+}
+
+impl LogFile {
+    fn open(path: PathBuf, limits: LogLimits) -> std::io::Result<LogFile> {
+        let file = if limits.enabled {
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?,
+            )
+        } else {
+            None
+        };
+        let written = match &file {
+            Some(f) => f.metadata()?.len(),
+            None => 0,
+        };
+        Ok(LogFile {
+            path,
+            file,
+            written,
+            limits,
+        })
+    }
+
+    fn rotated(&self, n: u32) -> PathBuf {
+        PathBuf::from(format!("{}.{n}", self.path.display()))
+    }
+
+    fn write(&mut self, out: &[u8]) -> std::io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        let max = self.limits.max_size;
+        if max > 0 && self.written > 0 && self.written + out.len() as u64 > max {
+            self.rotate()?;
+        }
+        if let Some(f) = &mut self.file {
+            f.write_all(out)?;
+            self.written += out.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let keep = self.limits.max_file.max(1);
+        if keep == 1 {
+            if let Some(f) = &self.file {
+                f.set_len(0)?;
+            }
+            self.written = 0;
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(self.rotated(keep - 1));
+        for n in (1..keep - 1).rev() {
+            let _ = std::fs::rename(self.rotated(n), self.rotated(n + 1));
+        }
+        std::fs::rename(&self.path, self.rotated(1))?;
+        self.file = Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?,
+        );
+        self.written = 0;
+        Ok(())
+    }
+}
+
 /// One output of the container: a pipe (stdout or stderr) or the pty master.
 struct Source {
     fd: OwnedFd,
@@ -491,7 +602,7 @@ fn retry(e: &std::io::Error) -> bool {
 
 impl Io {
     /// Runs until every output source is closed (the container's processes are gone).
-    fn run(&mut self, mut log: std::fs::File) {
+    fn run(&mut self, mut log: LogFile) {
         let mut chunk = vec![0u8; 32 * 1024];
         while self.sources.iter().any(|s| s.open) {
             let mut fds = Vec::new();
@@ -553,7 +664,7 @@ impl Io {
                 self.close_stdin_when_flushed = false;
             }
             if !out.is_empty() {
-                if let Err(e) = log.write_all(&out) {
+                if let Err(e) = log.write(&out) {
                     eprintln!("berth shim: writing log: {e}");
                 }
             }

@@ -258,6 +258,11 @@ async fn logs(engine: AppState, key: String, q: Query) -> ApiResult<Response> {
             "Bad parameters: you must choose at least one stream",
         ));
     }
+    if c.host_config["LogConfig"]["Type"] == "none" {
+        return Err(ApiError::bad_request(
+            "configured logging driver does not support reading",
+        ));
+    }
     let tail: Option<usize> = match q.str("tail") {
         "" | "all" => None,
         n => Some(
@@ -272,8 +277,15 @@ async fn logs(engine: AppState, key: String, q: Query) -> ApiResult<Response> {
     tokio::spawn(async move {
         let mut changes = engine.subscribe_changes();
         let (e, i) = (engine.clone(), id.clone());
-        let first = tokio::task::spawn_blocking(move || e.read_log(&i, 0)).await;
-        let Ok(Ok((entries, mut offset))) = first else {
+        let first = tokio::task::spawn_blocking(move || {
+            let mut cursor = e.log_cursor(&i, true)?;
+            let entries = cursor
+                .read()
+                .map_err(|e| berth_engine::Error::Internal(format!("reading the log: {e}")))?;
+            Ok::<_, berth_engine::Error>((cursor, entries))
+        })
+        .await;
+        let Ok(Ok((mut cursor, entries))) = first else {
             return;
         };
         let kept: Vec<_> = entries.iter().filter(|e| opts.keep(e)).collect();
@@ -291,13 +303,15 @@ async fn logs(engine: AppState, key: String, q: Query) -> ApiResult<Response> {
         loop {
             changes.borrow_and_update();
             let running = engine.is_running(&id);
-            let (e, i) = (engine.clone(), id.clone());
-            let Ok(Ok((entries, next))) =
-                tokio::task::spawn_blocking(move || e.read_log(&i, offset)).await
+            let Ok((c, Ok(entries))) = tokio::task::spawn_blocking(move || {
+                let r = cursor.read();
+                (cursor, r)
+            })
+            .await
             else {
                 return;
             };
-            offset = next;
+            cursor = c;
             let mut out = Vec::new();
             for e in entries.iter().filter(|e| opts.keep(e)) {
                 opts.render(e, &mut out);
@@ -368,14 +382,9 @@ pub async fn attach(
     } else {
         Vec::new()
     };
-    let (mut file, start_offset) = {
+    let mut cursor = {
         let (e, i) = (engine.clone(), c.id.clone());
-        blocking(move || {
-            let f = e.open_log(&i)?;
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            Ok((f, if replay { 0 } else { len }))
-        })
-        .await?
+        blocking(move || e.log_cursor(&i, replay)).await?
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let id = c.id.clone();
@@ -404,20 +413,18 @@ pub async fn attach(
         });
         let mut input_open = input.is_some();
         let mut changes = engine.subscribe_changes();
-        let mut offset = start_offset;
         loop {
             changes.borrow_and_update();
             let state = engine.container(&id).ok().map(|c| c.state);
             let read = tokio::task::spawn_blocking(move || {
-                let r = berth_engine::logs::read_entries(&mut file, offset);
-                (file, r)
+                let r = cursor.read();
+                (cursor, r)
             })
             .await;
-            let Ok((f, Ok((entries, next)))) = read else {
+            let Ok((c, Ok(entries))) = read else {
                 break;
             };
-            file = f;
-            offset = next;
+            cursor = c;
             let mut out = Vec::new();
             for e in entries.iter().filter(|e| opts.keep(e)) {
                 opts.render(e, &mut out);

@@ -96,35 +96,109 @@ pub async fn start(
         .filter(|k| !k.is_empty())
         .unwrap_or_else(|| DEFAULT_DETACH_KEYS.into());
     let keys = relay::parse_detach_keys(&keys).map_err(ApiError::bad_request)?;
+    let ctype = if tty_now {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let config = inst.config.clone();
+    if !detach {
+        if let Some(on_upgrade) = on_upgrade {
+            if inst.started {
+                let what = if inst.running {
+                    "is already running"
+                } else {
+                    "has already run"
+                };
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("Error: Exec command {id} {what}"),
+                ));
+            }
+            // Docker's order: hand the connection over first, then start the process, so its
+            // first output never arrives together with the 101 (clients that read the raw
+            // socket after parsing the headers would lose it). A failed start is reported
+            // inside the stream.
+            tokio::spawn(async move {
+                let Ok(upgraded) = on_upgrade.await else {
+                    return;
+                };
+                let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                let e = engine.clone();
+                let started = tokio::task::spawn_blocking(move || e.start_exec(&id, tty)).await;
+                match started {
+                    Ok(Ok(session)) => {
+                        let (rx, stdin) = launch(session, &config, tty_now, false);
+                        relay_hijacked(io, rx, stdin, keys).await;
+                    }
+                    Ok(Err(err)) => {
+                        let text = error_text(&err.to_string(), tty_now);
+                        let _ = io.write_all(&text).await;
+                        let _ = io.shutdown().await;
+                    }
+                    Err(_) => {
+                        let _ = io.shutdown().await;
+                    }
+                }
+            });
+            return relay::upgrade_response(ctype);
+        }
+    }
     let started = {
         let (e, i) = (engine.clone(), id.clone());
         tokio::task::spawn_blocking(move || e.start_exec(&i, tty))
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     };
-    let ctype = if tty_now {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
     let session = match started {
         Ok(s) => s,
-        // Docker sets the stream up first and reports a failed start inside it.
         Err(berth_engine::Error::ExecFailed(msg)) if !detach => {
-            let mut text = Vec::new();
-            let line = format!("{msg}\r\n");
-            if tty_now {
-                text.extend_from_slice(line.as_bytes());
-            } else {
-                relay::frame(1, line.as_bytes(), &mut text);
-            }
-            return finish_with(on_upgrade, ctype, text);
+            return Ok((
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, ctype)],
+                error_text(&msg, tty_now),
+            )
+                .into_response());
         }
         Err(e) => return Err(e.into()),
     };
+    let (rx, _stdin) = launch(session, &config, tty_now, detach);
+    if detach {
+        return Ok(StatusCode::OK.into_response());
+    }
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, ctype)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// A failed start as the stream shows it (on stdout, framed unless it is a TTY).
+fn error_text(msg: &str, tty: bool) -> Vec<u8> {
+    let line = format!("{msg}\r\n");
+    let mut text = Vec::new();
+    if tty {
+        text.extend_from_slice(line.as_bytes());
+    } else {
+        relay::frame(1, line.as_bytes(), &mut text);
+    }
+    text
+}
+
+/// Starts pumping a started exec's output (dropped when detached or not attached); returns the
+/// output channel and the exec's stdin (its pty master with a TTY) when it was attached. The
+/// channel closes once the output has ended and the exit code is recorded.
+fn launch(
+    session: berth_engine::exec::ExecSession,
+    config: &berth_engine::exec::ExecConfig,
+    tty: bool,
+    detach: bool,
+) -> (mpsc::Receiver<Bytes>, Option<std::os::fd::OwnedFd>) {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let attach_out = inst.config.attach_stdout || inst.config.attach_stderr || tty_now;
-    let stdin_fd = if inst.config.attach_stdin {
+    let attach_out = config.attach_stdout || config.attach_stderr || tty;
+    let stdin = if config.attach_stdin {
         match (&session.master, session.stdin) {
             (Some(m), _) => m.try_clone().ok(),
             (None, s) => s,
@@ -136,8 +210,8 @@ pub async fn start(
         stdout: session.stdout,
         stderr: session.stderr,
         master: session.master.as_ref().and_then(|m| m.try_clone().ok()),
-        want_stdout: inst.config.attach_stdout || tty_now,
-        want_stderr: inst.config.attach_stderr,
+        want_stdout: config.attach_stdout || tty,
+        want_stderr: config.attach_stderr,
     };
     let exit = session.exit;
     tokio::spawn(async move {
@@ -147,57 +221,7 @@ pub async fn start(
         let _ = exit.await;
         drop(tx);
     });
-    if detach {
-        return Ok(StatusCode::OK.into_response());
-    }
-    match on_upgrade {
-        Some(on_upgrade) => {
-            tokio::spawn(async move {
-                let Ok(upgraded) = on_upgrade.await else {
-                    return;
-                };
-                let io = hyper_util::rt::TokioIo::new(upgraded);
-                relay_hijacked(io, rx, stdin_fd, keys).await;
-            });
-            relay::upgrade_response(ctype)
-        }
-        None => {
-            let stream =
-                tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
-            Ok((
-                StatusCode::OK,
-                [(axum::http::header::CONTENT_TYPE, ctype)],
-                axum::body::Body::from_stream(stream),
-            )
-                .into_response())
-        }
-    }
-}
-
-/// Answers with `text` as the whole stream (hijacked or not).
-fn finish_with(
-    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    ctype: &'static str,
-    text: Vec<u8>,
-) -> ApiResult<Response> {
-    match on_upgrade {
-        Some(on_upgrade) => {
-            tokio::spawn(async move {
-                if let Ok(upgraded) = on_upgrade.await {
-                    let mut io = hyper_util::rt::TokioIo::new(upgraded);
-                    let _ = io.write_all(&text).await;
-                    let _ = io.shutdown().await;
-                }
-            });
-            relay::upgrade_response(ctype)
-        }
-        None => Ok((
-            StatusCode::OK,
-            [(axum::http::header::CONTENT_TYPE, ctype)],
-            text,
-        )
-            .into_response()),
-    }
+    (rx, stdin)
 }
 
 /// The daemon's ends of a process's output.

@@ -20,6 +20,7 @@ PACKAGES=(
   libseccomp-dev # berth-runtime: libcontainer links libseccomp for the default seccomp profile
   runc # berth-runtime tests run the same bundle under runc to prove the spec is right
   procps # `top`: the container's processes as the host's ps shows them
+  containerd # `berth runtime` tests: a private containerd runs containers through it (ctr run --runc-binary)
   python3-docker # docker-py compatibility tests (tests/docker_py.rs)
 )
 

@@ -12,6 +12,20 @@ fn main() -> ExitCode {
         let code = berth_engine::shim::main(&args[2..]);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    // `berth runtime …`, or this binary called as `berth-runtime` (a symlink handed to containerd):
+    // the runc-compatible OCI runtime (single-threaded, like the shim).
+    let as_runtime = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "berth-runtime");
+    if as_runtime || args.get(1).is_some_and(|a| a == "runtime") {
+        let (prog, rest) = match as_runtime {
+            true => ("berth-runtime", &args[1..]),
+            false => ("berth runtime", &args[2..]),
+        };
+        let code = berth_runtime::cli::main(prog, rest);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     match berth_cli::run(args) {
         berth_cli::Outcome::Exit(code) => ExitCode::from(code.clamp(0, 255) as u8),
         berth_cli::Outcome::Daemon(args) => match daemon::run(args) {

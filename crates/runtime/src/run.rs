@@ -36,13 +36,14 @@
 //! process-wide: call `create` from a single-threaded process (a forked helper or the supervisor),
 //! not from a thread of a multi-threaded async daemon.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
@@ -93,6 +94,21 @@ pub struct State {
     /// Host pid of the init process (`None` before it exists).
     pub pid: Option<i32>,
     pub bundle: PathBuf,
+    /// When the container reached `created`.
+    pub created: Option<SystemTime>,
+    /// User name of the uid that created the container.
+    pub owner: Option<String>,
+    /// The spec's annotations, as recorded at create.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Options of [`Runtime::create_with`] beyond stdio, as `runc create` takes them.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Use `MS_MOVE` + `chroot` instead of `pivot_root` (for a rootfs on a ramdisk).
+    pub no_pivot: bool,
+    /// Pass this many descriptors after stdio (3, 4, ...) into the container process.
+    pub preserve_fds: i32,
 }
 
 /// Why a runtime operation failed. Each variant names the container and the step.
@@ -155,6 +171,8 @@ pub enum RunError {
     WorkingDir { path: PathBuf, detail: String },
     #[error("deleting container {id}: {}", failures.join("; "))]
     Teardown { id: String, failures: Vec<String> },
+    #[error("reading the cgroup of container {id}: {detail}")]
+    Cgroup { id: String, detail: String },
 }
 
 /// Renders an error with its whole source chain (libcontainer nests the useful part deep).
@@ -614,12 +632,26 @@ impl Runtime {
         bundle: &Path,
         stdio: Stdio,
     ) -> Result<ContainerHandle, RunError> {
-        let builder = self.builder("create", id, stdio)?;
+        self.create_with(id, bundle, stdio, &CreateOptions::default())
+    }
+
+    /// [`create`](Self::create) with `runc create`'s options.
+    pub fn create_with(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: Stdio,
+        opts: &CreateOptions,
+    ) -> Result<ContainerHandle, RunError> {
+        let builder = self
+            .builder("create", id, stdio)?
+            .with_preserved_fds(opts.preserve_fds);
         let built = keep_dumpable(|| {
             builder
                 .as_init(bundle)
                 .with_systemd(false)
                 .with_detach(true)
+                .with_no_pivot(opts.no_pivot)
                 .build()
         });
         let container = match built {
@@ -746,7 +778,41 @@ impl Runtime {
             status: c.status().into(),
             pid: c.pid().map(|p| p.as_raw()),
             bundle: c.bundle().clone(),
+            created: c.created().map(SystemTime::from),
+            owner: c.creator().map(|u| u.to_string_lossy().into_owned()),
+            annotations: c
+                .state
+                .annotations
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
+    }
+
+    /// Host pids of every process in the container's cgroup.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, RunError> {
+        use libcgroups::common::CgroupManager;
+        let c = self.load(id)?;
+        let fail = |detail: String| RunError::Cgroup {
+            id: id.to_string(),
+            detail,
+        };
+        let config = c.spec().map_err(|e| fail(chain(&e)))?;
+        let manager = libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+            cgroup_path: config.cgroup_path,
+            systemd_cgroup: c.systemd(),
+            container_name: id.to_string(),
+        })
+        .map_err(|e| fail(chain(&e)))?;
+        let mut pids: Vec<i32> = manager
+            .get_all_pids()
+            .map_err(|e| fail(chain(&e)))?
+            .into_iter()
+            .map(|p| p.as_raw())
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
     }
 
     /// Ids of every container this runtime has state for.

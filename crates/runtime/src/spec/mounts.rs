@@ -332,6 +332,7 @@ pub(crate) fn assemble(
             !(user.contains_key(d) || under_user_dev)
         })
         .collect();
+    let mut binds: Vec<Mount> = Vec::new();
     for (dest, src) in [
         ("/etc/resolv.conf", &etc.resolv_conf),
         ("/etc/hostname", &etc.hostname),
@@ -339,14 +340,15 @@ pub(crate) fn assemble(
     ] {
         if let Some(src) = src {
             if !user.contains_key(Path::new(dest)) {
-                out.push(bind(Path::new(dest), src, bind_options(false, None)));
+                binds.push(bind(Path::new(dest), src, bind_options(false, None)));
             }
         }
     }
-    let mut user: Vec<Mount> = user.into_values().collect();
-    // Parents before children so a bind at /a/b is not hidden by a later mount at /a.
-    user.sort_by_key(|m| m.destination().components().count());
-    out.extend(user);
+    binds.extend(user.into_values());
+    // Parents before children so a bind at /a/b is not hidden by a later mount at /a (the
+    // /etc files included: a volume on /etc must not cover /etc/hosts).
+    binds.sort_by_key(|m| m.destination().components().count());
+    out.extend(binds);
     out
 }
 

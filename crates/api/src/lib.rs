@@ -58,8 +58,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route(
             "/containers/{id}/{op}",
-            get(routes::containers::op_get).post(routes::containers::op_post),
+            get(routes::containers::op_get)
+                .post(routes::containers::op_post)
+                .head(routes::container_fs::op_head)
+                .put(routes::container_fs::op_put),
         )
+        .route("/commit", post(routes::container_fs::commit))
         .route("/exec/{id}/start", post(routes::exec::start))
         .route("/exec/{id}/resize", post(routes::exec::resize))
         .route("/exec/{id}/json", get(routes::exec::inspect))
@@ -68,6 +72,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/create", post(routes::images::create))
         .route("/images/get", get(routes::images::get_many))
         .route("/images/prune", post(routes::images::prune))
+        .route("/volumes", get(routes::volumes::list))
+        .route("/volumes/create", post(routes::volumes::create))
+        .route("/volumes/prune", post(routes::volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(routes::volumes::inspect).delete(routes::volumes::remove),
+        )
         .route(
             "/images/{*rest}",
             get(routes::images::by_name)

@@ -189,3 +189,57 @@ fn oom_kill_is_reported() {
     assert_eq!(v["State"]["ExitCode"], 137);
     assert_eq!(v["HostConfig"]["Memory"], 16 * 1024 * 1024);
 }
+
+/// The uncompressed layer of the busybox base image (a docker-archive tar).
+fn busybox_layer(archive: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let bytes = std::fs::read(archive).expect("busybox archive");
+    let mut files = std::collections::HashMap::new();
+    let mut t = tar::Archive::new(&bytes[..]);
+    for e in t.entries().expect("tar") {
+        let mut e = e.expect("entry");
+        let path = e.path().expect("path").display().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read");
+        files.insert(path, data);
+    }
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).expect("manifest");
+    let layer = &files[manifest[0]["Layers"][0].as_str().expect("layer path")];
+    if layer.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&layer[..])
+            .read_to_end(&mut out)
+            .expect("gunzip");
+        out
+    } else {
+        layer.clone()
+    }
+}
+
+#[test]
+fn images_with_many_layers_run() {
+    let Some(d) = ready() else { return };
+    // 80 layers: their paths make far more than the one page of options mount(2) takes.
+    let mut layers = vec![busybox_layer(&base_image("busybox").unwrap())];
+    for i in 1..80 {
+        let name: &'static str = Box::leak(format!("layer{i}.txt").into_boxed_str());
+        layers.push(layer_tar(&[Entry::File(
+            name,
+            format!("{i}\n").into_bytes(),
+            0o644,
+        )]));
+    }
+    let img = TestImage::new(layers, &["tall:latest"]);
+    let out = d.load_bytes(&docker_archive(&[&img]));
+    assert!(out.status.success(), "{out:?}");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "tall",
+        "sh",
+        "-c",
+        "cat /layer1.txt /layer79.txt; echo x > /w; cat /w",
+    ]);
+    assert_eq!(out, "1\n79\nx\n");
+    assert_eq!(mounts_under(&d.root), 0);
+}

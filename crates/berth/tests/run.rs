@@ -94,13 +94,14 @@ fn shims_of(d: &Daemon) -> usize {
             rd.flatten()
                 .filter(|e| {
                     // A container's init shows the shim's cmdline until it execs; its comm is
-                    // libcontainer's `youki:[2:INIT]`, the shim's is `berth`.
+                    // libcontainer's `youki:[2:INIT]`, the shim's is `berth-shim` (or `berth`
+                    // running `berth shim`).
                     let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-                    comm.trim() == "berth"
-                        && std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
-                            let c = String::from_utf8_lossy(&c);
-                            c.contains("\0shim\0") && c.contains(&root)
-                        })
+                    let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                    let cmd = String::from_utf8_lossy(&cmd);
+                    cmd.contains(&root)
+                        && (comm.trim() == "berth-shim"
+                            || (comm.trim() == "berth" && cmd.contains("\0shim\0")))
                 })
                 .count()
         })

@@ -560,7 +560,7 @@ impl Engine {
     }
 
     /// Write the OCI manifest describing an image's stored blobs.
-    fn write_manifest(
+    pub(crate) fn write_manifest(
         &self,
         config: &Digest,
         config_size: u64,

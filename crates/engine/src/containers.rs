@@ -613,6 +613,7 @@ impl Engine {
             restart_count: 0,
             manually_stopped: false,
         };
+        let _volumes = self.create_container_volumes(&id, &rec.config, &rec.host_config)?;
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         if let Err(e) = self.save_container(&rec) {
@@ -670,7 +671,7 @@ impl Engine {
             "GraphDriver": {"Name": "overlay2", "Data": {
                 "UpperDir": file("upper"), "WorkDir": file("work"), "MergedDir": file("merged"),
             }},
-            "Mounts": [],
+            "Mounts": self.container_mounts(&c),
             "Config": c.config,
             "NetworkSettings": {
                 "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
@@ -821,7 +822,7 @@ impl Engine {
                 "Status": Self::status_text(&c),
                 "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
                 "NetworkSettings": {"Networks": {}},
-                "Mounts": [],
+                "Mounts": self.container_mounts(&c),
             }));
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
@@ -887,6 +888,7 @@ impl Engine {
     pub(crate) fn delete_container_record(&self, c: &ContainerRecord) -> Result<()> {
         // Never recurse into a still-mounted rootfs: that would delete through the overlay.
         self.release_container(&c.id);
+        self.drop_container_volumes(c);
         self.forget_execs(&c.id);
         self.op_locks
             .lock()

@@ -47,6 +47,8 @@ pub struct ExecInstance {
     pub started: bool,
     /// The pty master while a TTY exec runs (for resize).
     master: Option<Arc<OwnedFd>>,
+    /// A size asked for before the terminal existed (the client resizes right after start).
+    pending_size: Option<(u16, u16)>,
 }
 
 /// The daemon's ends of a started exec's stdio. `stdin` is `None` unless the exec attached it;
@@ -118,6 +120,7 @@ impl Engine {
                 pid: 0,
                 started: false,
                 master: None,
+                pending_size: None,
             },
         );
         let action = format!("exec_create: {}", cmd.join(" "));
@@ -180,7 +183,18 @@ impl Engine {
 
     /// `POST /exec/{id}/resize?h=&w=`.
     pub fn resize_exec(&self, id: &str, h: u16, w: u16) -> Result<()> {
-        let e = self.exec_instance(id)?;
+        let e = {
+            let mut execs = self.execs();
+            let e = execs
+                .get_mut(id)
+                .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))?;
+            if e.config.tty && e.master.is_none() && (e.running || !e.started) {
+                // Starting: applied as soon as the terminal exists.
+                e.pending_size = Some((h, w));
+                return Ok(());
+            }
+            e.clone()
+        };
         match e.master {
             Some(m) => {
                 crate::shim::set_winsize(m.as_raw_fd(), h, w);
@@ -227,6 +241,9 @@ impl Engine {
                 let mut execs = self.execs();
                 if let Some(e) = execs.get_mut(id) {
                     e.master = s.master.clone();
+                    if let (Some(m), Some((h, w))) = (&e.master, e.pending_size.take()) {
+                        crate::shim::set_winsize(m.as_raw_fd(), h, w);
+                    }
                 }
             }
             Err(_) => {
@@ -289,11 +306,9 @@ impl Engine {
                 .map_err(|e| Error::Internal(format!("pipe: {e}")))
         };
         let (sync_r, sync_w) = pipe()?;
-        let exe = std::env::current_exe()
+        let mut cmd = crate::shim::shim_command()
             .map_err(|e| Error::Internal(format!("finding the berth binary: {e}")))?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("shim")
-            .arg("exec")
+        cmd.arg("exec")
             .arg(&c.id)
             .arg(self.runtime_root())
             .arg(&process_file)

@@ -416,7 +416,7 @@ impl Engine {
             "LayersSize": du.layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": self.volumes_disk_usage()?,
             "BuildCache": [],
         }))
     }

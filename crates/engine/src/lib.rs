@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod changes;
 pub mod config;
+pub mod container_fs;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -20,10 +21,12 @@ pub mod lifecycle;
 pub mod logs;
 pub mod names;
 pub mod ops;
+pub mod overlay;
 pub mod restart;
 pub mod shim;
 pub mod stats;
 pub mod system;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -170,7 +170,7 @@ impl Engine {
     }
 
     /// Mounts the container's overlay rootfs at `<dir>/merged` and returns that path.
-    fn mount_rootfs(&self, c: &ContainerRecord) -> Result<PathBuf> {
+    pub(crate) fn mount_rootfs(&self, c: &ContainerRecord) -> Result<PathBuf> {
         let img = self
             .store
             .image(&c.image_id)?
@@ -193,28 +193,8 @@ impl Engine {
             std::fs::create_dir_all(d).map_err(Error::io(format!("creating {}", d.display())))?;
         }
         unmount(&merged);
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            upper.display(),
-            work.display()
-        );
-        // The kernel takes at most one page of mount options.
-        if opts.len() >= 4096 {
-            return Err(Error::InvalidParameter(format!(
-                "image {} has too many layers for an overlay mount ({} bytes of options)",
-                c.image,
-                opts.len()
-            )));
-        }
-        nix::mount::mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(opts.as_str()),
-        )
-        .map_err(|e| Error::Internal(format!("mounting rootfs of {}: {e}", c.id)))?;
+        crate::overlay::mount_overlay(&lower, &upper, &work, &merged)
+            .map_err(|e| Error::Internal(format!("mounting rootfs of {}: {e}", c.id)))?;
         Ok(merged)
     }
 
@@ -246,7 +226,7 @@ impl Engine {
     fn spec_input(&self, c: &ContainerRecord, rootfs: PathBuf, etc: EtcFiles) -> Result<SpecInput> {
         let config: ContainerConfig = serde_json::from_value(c.config.clone())
             .map_err(|e| Error::InvalidParameter(format!("container config: {e}")))?;
-        let host_config: HostConfig = serde_json::from_value(c.host_config.clone())
+        let host_config: HostConfig = serde_json::from_value(self.volume_host_config(c, &rootfs)?)
             .map_err(|e| Error::InvalidParameter(format!("host config: {e}")))?;
         let privileged = c.host_config["Privileged"].as_bool().unwrap_or(false);
         Ok(SpecInput {
@@ -273,7 +253,8 @@ impl Engine {
         self.start_inner(key, true)
     }
 
-    /// A start by the restart policy: the container's manual-stop mark stays as it is.
+    /// A start by the restart policy, of a container in `restarting`: the manual-stop mark
+    /// stays as it is.
     pub(crate) fn start_container_keep_flags(self: &Arc<Self>, key: &str) -> Result<()> {
         self.start_inner(key, false)
     }
@@ -283,8 +264,15 @@ impl Engine {
         let lock = self.container_lock(&id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut c = self.containers.find(&id)?;
-        if c.is_running() {
+        let by_policy = !manual && c.state.restarting;
+        if c.is_running() && !by_policy {
             return Err(Error::NotModified);
+        }
+        if by_policy {
+            // Until it runs again it is not running; a failed start leaves it exited.
+            c.state.restarting = false;
+            c.state.running = false;
+            c.state.status = "exited".into();
         }
         let dir = self.container_dir(&id);
         let _ = std::fs::remove_file(dir.join(EXIT_FILE));
@@ -357,17 +345,15 @@ impl Engine {
             .map_err(|e| plain(Error::Internal(e.to_string())))?;
         let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| plain(Error::Internal(format!("pipe: {e}"))))?;
-        let exe = std::env::current_exe()
-            .map_err(|e| plain(Error::Internal(format!("finding the berth binary: {e}"))))?;
         let shim_log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("shim.log"))
             .map_err(|e| plain(Error::Internal(format!("opening shim log: {e}"))))?;
         let wfd = sync_w.as_raw_fd();
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("shim")
-            .arg(&c.id)
+        let mut cmd = crate::shim::shim_command()
+            .map_err(|e| plain(Error::Internal(format!("finding the berth binary: {e}"))))?;
+        cmd.arg(&c.id)
             .arg(&bundle)
             .arg(self.runtime_root())
             .arg(dir)
@@ -498,6 +484,7 @@ impl Engine {
         }
         crate::shim::remove_cgroups(id);
         unmount(&dir.join("merged"));
+        self.release_volume_mounts(id);
         let _ = std::fs::remove_file(dir.join(SHIM_PID_FILE));
         let Ok(mut c) = self.containers.find(id) else {
             self.notify_change();

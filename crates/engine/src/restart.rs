@@ -120,26 +120,27 @@ impl Engine {
         }
     }
 
-    /// The delay is over: start the container unless a stop or remove came first.
+    /// The delay is over: start the container unless a stop or remove came first (which
+    /// clears `restarting`; the start checks it under the container lock).
     fn restart_now(self: &Arc<Self>, id: &str) {
-        {
-            let lock = self.container_lock(id);
-            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let Ok(mut c) = self.containers.find(id) else {
-                return;
-            };
-            if !c.state.restarting {
-                return;
-            }
-            c.state.restarting = false;
-            c.state.running = false;
-            c.state.status = "exited".into();
-            if self.save_container(&c).is_err() {
-                return;
-            }
+        match self.containers.find(id) {
+            Ok(c) if c.state.restarting => {}
+            _ => return,
         }
         if let Err(e) = self.start_container_by_policy(id) {
             tracing::warn!(error = %e, id, "restart failed");
+            let lock = self.container_lock(id);
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            if let Ok(mut c) = self.containers.find(id) {
+                if c.state.restarting {
+                    c.state.restarting = false;
+                    c.state.running = false;
+                    c.state.status = "exited".into();
+                    c.state.error = e.to_string();
+                    let _ = self.save_container(&c);
+                    self.notify_change();
+                }
+            }
         }
     }
 

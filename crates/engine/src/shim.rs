@@ -25,6 +25,20 @@ pub struct ExitRecord {
 
 pub const EXIT_FILE: &str = "exit.json";
 
+/// The command that runs the shim: the small `berth-shim` executable next to the running
+/// binary when it is there, else `<this binary> shim`.
+pub fn shim_command() -> std::io::Result<std::process::Command> {
+    let exe = std::env::current_exe()?;
+    if let Some(small) = exe.parent().map(|d| d.join("berth-shim")) {
+        if small.is_file() && small != exe {
+            return Ok(std::process::Command::new(small));
+        }
+    }
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("shim");
+    Ok(cmd)
+}
+
 /// The log file of a container (Docker's json-file driver layout).
 pub fn log_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}-json.log"))

@@ -61,8 +61,10 @@ pub async fn remove(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
-    let force = Query::parse(raw.as_deref()).bool("force");
-    engine.remove_container_forced(&id, force).await?;
+    let q = Query::parse(raw.as_deref());
+    engine
+        .remove_container_and_volumes(&id, q.bool("force"), q.bool("v"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,6 +194,9 @@ pub async fn op_get(
             Ok(Json(blocking(move || engine.top_container(&id, &ps_args)).await?).into_response())
         }
         "stats" => super::stats::stats(engine, id, Query::parse(raw.as_deref())).await,
+        "changes" | "export" | "archive" => {
+            super::container_fs::get(engine, id, &op, Query::parse(raw.as_deref())).await
+        }
         _ => not_yet(State(engine), Path((id, op))).await,
     }
 }

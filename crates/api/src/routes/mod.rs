@@ -1,11 +1,13 @@
 //! Route handlers: each turns a request into one engine call and the result into Docker's
 //! response shape.
 
+pub mod container_fs;
 pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod stats;
 pub mod system;
+pub mod volumes;
 
 use std::sync::Arc;
 

@@ -200,8 +200,66 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Containers outlive their daemon by design: a test that ends (or fails) with running
+        // containers must not leave them, their mounts or cgroups on the machine.
+        if self.child.is_some() {
+            let list = try_request(&self.socket, "GET", "/containers/json?all=1");
+            let list: Value = list
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or(Value::Null);
+            for c in list.as_array().into_iter().flatten() {
+                if let Some(id) = c["Id"].as_str() {
+                    try_request(
+                        &self.socket,
+                        "DELETE",
+                        &format!("/containers/{id}?force=1&v=1"),
+                    );
+                }
+            }
+        }
         self.stop();
+        let prefix = format!("{}/", self.dir.path().display());
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
     }
+}
+
+/// A request that never panics (for clean-up in `Drop`): the response body, if any.
+fn try_request(socket: &Path, method: &str, path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut s = UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let pos = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..pos]).to_ascii_lowercase();
+    let body = raw[pos + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        // Unchunk: size line, data, CRLF, until a zero size.
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let nl = rest.windows(2).position(|w| w == b"\r\n")?;
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..nl]).trim(), 16).ok()?;
+            if size == 0 {
+                return Some(out);
+            }
+            out.extend_from_slice(rest.get(nl + 2..nl + 2 + size)?);
+            rest = rest.get(nl + 4 + size..)?;
+        }
+    }
+    Some(body)
 }
 
 pub fn count_entries(dir: &Path) -> usize {

@@ -200,6 +200,24 @@ fn exec_runs_commands_in_a_running_container() {
     // Piped stdin reaches the process, and its EOF ends it.
     let (code, out, _) = piped(berth_cmd(&d, &["exec", "-i", "ex1", "wc", "-c"]), b"12345");
     assert_eq!((code, out.trim()), (Some(0), "5"));
+    // The exec is confined like the container's own process: the same seccomp filter mode
+    // and the same effective capabilities (CAP_SYS_ADMIN, lent to load the filter, is gone).
+    let status = |pid: &str| {
+        d.ok(&["exec", "ex1", "cat", &format!("/proc/{pid}/status")])
+            .lines()
+            .filter(|l| {
+                l.starts_with("Seccomp:") || l.starts_with("CapEff:") || l.starts_with("CapBnd:")
+            })
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let own = status("self");
+    assert!(
+        own.iter()
+            .any(|l| l.ends_with("\t2") && l.starts_with("Seccomp:")),
+        "{own:?}"
+    );
+    assert_eq!(own, status("1"), "exec vs the container's init");
     // The exec runs in the container's namespaces: it sees the container's PID 1.
     assert_eq!(
         d.ok(&["exec", "ex1", "cat", "/proc/1/cmdline"]),

@@ -15,6 +15,7 @@
 //! libcontainer and the few `unsafe` blocks in [`run`] and [`spec::user`].
 
 pub mod cli;
+mod exec;
 pub mod host;
 pub mod run;
 pub mod spec;

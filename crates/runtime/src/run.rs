@@ -721,8 +721,27 @@ impl Runtime {
         stdio: Stdio,
     ) -> Result<ContainerHandle, RunError> {
         // Checked first so that "no such container" is not reported as a libcontainer failure.
-        self.load(id)?;
-        let builder = self.builder("exec", id, stdio)?;
+        let container = self.load(id)?;
+        let seccomp = crate::exec::container_seccomp(container.bundle());
+        let adjusted;
+        let original = process_json;
+        let mut process_json = process_json;
+        let mut builder = self.builder("exec", id, stdio)?;
+        if let Some(seccomp) = seccomp {
+            // libcontainer gives a joining process no seccomp filter of its own: the executor
+            // loads the container's, as runc does for `exec`.
+            let (path, drop_sys_admin) =
+                crate::exec::prepare_process(process_json).map_err(|e| RunError::Libcontainer {
+                    op: "exec",
+                    id: id.to_string(),
+                    detail: e.to_string(),
+                    source: Box::new(LibcontainerError::Other(e.to_string())),
+                })?;
+            adjusted = path;
+            process_json = &adjusted;
+            builder =
+                builder.with_executor(crate::exec::SeccompExecutor::new(seccomp, drop_sys_admin));
+        }
         let built = keep_dumpable(|| {
             builder
                 .as_tenant()
@@ -730,6 +749,9 @@ impl Runtime {
                 .with_detach(true)
                 .build()
         });
+        if process_json != original {
+            let _ = std::fs::remove_file(process_json);
+        }
         let pid = match built {
             Ok(pid) => pid.as_raw(),
             Err(e) => {

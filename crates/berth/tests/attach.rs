@@ -5,24 +5,9 @@ mod common;
 
 use common::*;
 
-fn ready() -> Option<Daemon> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let Some(bb) = base_image("busybox") else {
-        eprintln!("skipped: no busybox base image (scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    d.ok(&["load", "-i", bb.to_str().expect("utf8")]);
-    Some(d)
-}
-
 #[test]
 fn foreground_run_streams_output_and_exit_code() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let out = d.cli(&[
         "run",
         "--rm",

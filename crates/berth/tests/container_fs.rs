@@ -15,26 +15,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn setup() -> Option<Daemon> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: running containers needs root");
-        return None;
-    }
-    let Some(tar) = base_image("busybox") else {
-        eprintln!("skipping: no busybox base image (run scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    let out = d.cli(&["load", "-i", tar.to_str().expect("utf8")]);
-    assert!(
-        out.status.success(),
-        "load: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(d)
-}
-
 /// Force-removes every container when dropped (before the daemon, which is declared first),
 /// so no container process or mount outlives a test, passed or failed.
 struct Cleanup<'a>(&'a Daemon);
@@ -197,7 +177,7 @@ fn unique(prefix: &str) -> String {
 
 #[test]
 fn diff_lists_added_changed_and_deleted_paths() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let _clean = Cleanup(&d);
     d.ok(&[
         "run",
@@ -293,7 +273,7 @@ fn diff_lists_added_changed_and_deleted_paths() {
 
 #[test]
 fn export_streams_the_container_root() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let _clean = Cleanup(&d);
     d.ok(&[
         "run",
@@ -356,7 +336,7 @@ fn export_streams_the_container_root() {
 
 #[test]
 fn cp_copies_both_ways() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let _clean = Cleanup(&d);
     let host = tempfile::tempdir().expect("tempdir");
     let h = |p: &str| host.path().join(p);
@@ -517,7 +497,7 @@ fn cp_copies_both_ways() {
 
 #[test]
 fn cp_reaches_volumes_of_running_and_stopped_containers() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let _clean = Cleanup(&d);
     let host = tempfile::tempdir().expect("tempdir");
     let file = host.path().join("v.txt");
@@ -593,7 +573,7 @@ fn cp_reaches_volumes_of_running_and_stopped_containers() {
 
 #[test]
 fn archives_and_symlinks_cannot_leave_the_container() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let _clean = Cleanup(&d);
     // A host directory the container plants a symlink to, and names no host path may get.
     let host = tempfile::tempdir().expect("tempdir");
@@ -726,7 +706,7 @@ fn image_layers(d: &Daemon, image: &str) -> Vec<String> {
 
 #[test]
 fn commit_makes_runnable_images() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let _clean = Cleanup(&d);
     let base_layers = image_layers(&d, "busybox");
     d.ok(&[
@@ -880,7 +860,7 @@ fn docker_cli_cp_diff_export_commit() {
         eprintln!("skipped: no docker CLI installed");
         return;
     }
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let _clean = Cleanup(&d);
     let config = tempfile::tempdir().expect("tempdir");
     let host = tempfile::tempdir().expect("tempdir");

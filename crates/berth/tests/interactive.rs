@@ -13,21 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn ready() -> Option<Daemon> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let Some(bb) = base_image("busybox") else {
-        eprintln!("skipped: no busybox base image (scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    d.ok(&["load", "-i", bb.to_str().expect("utf8")]);
-    Some(d)
-}
-
 fn dockers() -> Vec<&'static str> {
     ["/usr/local/bin/docker", "/usr/bin/docker"]
         .into_iter()
@@ -171,7 +156,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[test]
 fn exec_runs_commands_in_a_running_container() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     d.ok(&[
         "run", "-d", "--name", "ex1", "-e", "BASE=1", "busybox", "sleep", "300",
     ]);
@@ -293,7 +278,7 @@ fn exec_runs_commands_in_a_running_container() {
 
 #[test]
 fn run_interactive_feeds_piped_stdin_until_eof() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let (code, out, err) = piped(
         berth_cmd(
             &d,
@@ -333,7 +318,7 @@ fn run_interactive_feeds_piped_stdin_until_eof() {
 
 #[test]
 fn terminals_work_under_a_real_pty() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let mut clients: Vec<(&str, Client)> = vec![("berth", Box::new(|a: &[&str]| berth_cmd(&d, a)))];
     for docker in dockers() {
         let dd = &d;
@@ -390,7 +375,7 @@ fn terminals_work_under_a_real_pty() {
 
 #[test]
 fn pause_top_and_stats() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     d.ok(&[
         "run",
         "-d",

@@ -11,21 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 
-fn ready() -> Option<Daemon> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let Some(bb) = base_image("busybox") else {
-        eprintln!("skipped: no busybox base image (scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    d.ok(&["load", "-i", bb.to_str().expect("utf8")]);
-    Some(d)
-}
-
 /// Mounts under the daemon's root (container rootfs overlays).
 fn mounts_under(root: &Path) -> usize {
     let root = root.display().to_string();
@@ -77,7 +62,7 @@ fn processes_of(ids: &[String]) -> usize {
 
 #[test]
 fn hundred_concurrent_starts_and_rm_force_leave_nothing() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..100)
             .map(|i| {
@@ -134,7 +119,7 @@ fn hundred_concurrent_starts_and_rm_force_leave_nothing() {
 
 #[test]
 fn pids_limit_contains_a_fork_bomb() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let id = d
         .ok(&[
             "run",
@@ -168,7 +153,7 @@ fn pids_limit_contains_a_fork_bomb() {
 
 #[test]
 fn oom_kill_is_reported() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     // A shell variable that grows past the limit: the kernel kills the shell.
     let out = d.cli(&[
         "run",
@@ -218,7 +203,7 @@ fn busybox_layer(archive: &Path) -> Vec<u8> {
 
 #[test]
 fn images_with_many_layers_run() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     // 80 layers: their paths make far more than the one page of options mount(2) takes.
     let mut layers = vec![busybox_layer(&base_image("busybox").unwrap())];
     for i in 1..80 {

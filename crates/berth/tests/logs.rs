@@ -10,21 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn ready() -> Option<Daemon> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let Some(bb) = base_image("busybox") else {
-        eprintln!("skipped: no busybox base image (scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    d.ok(&["load", "-i", bb.to_str().expect("utf8")]);
-    Some(d)
-}
-
 fn log_files(d: &Daemon, id: &str) -> Vec<(String, u64)> {
     let dir = d.root.join("containers").join(id);
     let mut v: Vec<(String, u64)> = std::fs::read_dir(&dir)
@@ -44,7 +29,7 @@ fn log_files(d: &Daemon, id: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn logs_rotate_by_size_and_read_across_files() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     // About 80 bytes per entry: 400 lines are ~32 kB, so a 10 kB cap rotates several times.
     let id = d
         .ok(&[
@@ -115,7 +100,7 @@ fn logs_rotate_by_size_and_read_across_files() {
 
 #[test]
 fn default_limits_and_the_none_driver() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     d.ok(&["run", "--name", "dflt", "busybox", "echo", "hello"]);
     let (_, v) = d.api_json("GET", "/containers/dflt/json");
     assert_eq!(v["HostConfig"]["LogConfig"]["Type"], "json-file");

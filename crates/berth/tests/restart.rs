@@ -9,21 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn ready() -> Option<Daemon> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let Some(bb) = base_image("busybox") else {
-        eprintln!("skipped: no busybox base image (scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    d.ok(&["load", "-i", bb.to_str().expect("utf8")]);
-    Some(d)
-}
-
 fn inspect(d: &Daemon, name: &str) -> Value {
     let (status, v) = d.api_json("GET", &format!("/containers/{name}/json"));
     assert_eq!(status, 200, "{v}");
@@ -56,7 +41,7 @@ fn runs(d: &Daemon, name: &str) -> usize {
 
 #[test]
 fn on_failure_retries_within_its_budget() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     d.ok(&[
         "run",
         "-d",
@@ -97,7 +82,7 @@ fn on_failure_retries_within_its_budget() {
 
 #[test]
 fn always_restarts_until_stopped_by_hand() {
-    let Some(d) = ready() else { return };
+    let Some(d) = busybox_daemon() else { return };
     d.ok(&[
         "run",
         "-d",
@@ -133,7 +118,9 @@ fn always_restarts_until_stopped_by_hand() {
 
 #[test]
 fn daemon_restart_applies_policies() {
-    let Some(mut d) = ready() else { return };
+    let Some(mut d) = busybox_daemon() else {
+        return;
+    };
     for (name, policy) in [
         ("al-stopped", "always"),
         ("un-stopped", "unless-stopped"),

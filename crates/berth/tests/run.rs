@@ -9,26 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 
-fn setup() -> Option<Daemon> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: running containers needs root");
-        return None;
-    }
-    let Some(tar) = base_image("busybox") else {
-        eprintln!("skipping: no busybox base image (run scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    let out = d.cli(&["load", "-i", tar.to_str().expect("utf8")]);
-    assert!(
-        out.status.success(),
-        "load: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(d)
-}
-
 fn post(d: &Daemon, path: &str, body: &Value) -> (u16, Value) {
     let (status, _, resp) = d.http("POST", path, body.to_string().as_bytes());
     (status, serde_json::from_slice(&resp).unwrap_or(Value::Null))
@@ -118,7 +98,7 @@ fn rm_all(d: &Daemon) {
 
 #[test]
 fn echo_exit_codes_and_logs() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let id = create(&d, json!({"Cmd": ["echo", "hello"]}));
     start(&d, &id);
     assert_eq!(wait(&d, &id), 0);
@@ -167,7 +147,7 @@ fn echo_exit_codes_and_logs() {
 
 #[test]
 fn missing_command_is_127() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let id = create(&d, json!({"Cmd": ["nosuch"]}));
     let (status, _, body) = d.http("POST", &format!("/containers/{id}/start"), b"");
     let msg = String::from_utf8_lossy(&body);
@@ -184,7 +164,7 @@ fn missing_command_is_127() {
 
 #[test]
 fn stop_sends_sigterm() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     // PID 1 ignores SIGTERM unless it handles it: trap it so the default stop path is used.
     let id = create(
         &d,
@@ -224,7 +204,9 @@ fn stop_sends_sigterm() {
 
 #[test]
 fn containers_survive_a_daemon_kill() {
-    let Some(mut d) = setup() else { return };
+    let Some(mut d) = busybox_daemon() else {
+        return;
+    };
     let id = create(&d, json!({"Cmd": ["sh", "-c", "sleep 2; echo done"]}));
     start(&d, &id);
     let (_, v) = d.api_json("GET", &format!("/containers/{id}/json"));
@@ -251,7 +233,7 @@ fn containers_survive_a_daemon_kill() {
 
 #[test]
 fn auto_remove_and_rm_force_leave_nothing() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let id = create(
         &d,
         json!({"Cmd": ["true"], "HostConfig": {"AutoRemove": true}}),
@@ -302,7 +284,7 @@ fn cgroups_of(id: &str) -> Vec<String> {
 
 #[test]
 fn kill_restart_follow_and_events() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|t| t.as_secs())

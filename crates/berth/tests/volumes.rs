@@ -12,26 +12,6 @@ use std::process::Command;
 use common::*;
 use serde_json::{json, Value};
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// A daemon with busybox loaded, or None (with a message) when containers cannot run here.
-fn setup() -> Option<Daemon> {
-    if !is_root() {
-        eprintln!("skipping: running containers needs root");
-        return None;
-    }
-    let Some(tar) = base_image("busybox") else {
-        eprintln!("skipping: no busybox base image (run scripts/make-base-images.sh)");
-        return None;
-    };
-    let d = Daemon::start();
-    d.ok(&["load", "-i", tar.to_str().expect("utf8")]);
-    Some(d)
-}
-
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
 }
@@ -202,7 +182,7 @@ fn volume_commands_match_docker() {
 
 #[test]
 fn containers_share_data_through_a_named_volume() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     // A named volume that does not exist yet is created by the container.
     d.ok(&[
         "run",
@@ -295,7 +275,7 @@ fn containers_share_data_through_a_named_volume() {
 
 #[test]
 fn anonymous_volumes_and_rm_v() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     d.ok(&[
         "run",
         "--name",
@@ -404,7 +384,7 @@ fn anonymous_volumes_and_rm_v() {
 
 #[test]
 fn copy_up_fills_a_new_volume_once() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     // A new volume over the image's /etc starts with the image's files.
     let out = d.ok(&[
         "run",
@@ -484,7 +464,7 @@ fn copy_up_fills_a_new_volume_once() {
 
 #[test]
 fn disk_usage_inspect_and_restart() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let mut d = d;
     d.ok(&[
         "run",
@@ -571,7 +551,7 @@ fn disk_usage_inspect_and_restart() {
 
 #[test]
 fn tmpfs_volume_is_mounted_while_used() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     d.ok(&[
         "volume",
         "create",
@@ -786,7 +766,7 @@ fn image_with_volume(busybox: &Path) -> Vec<u8> {
 
 #[test]
 fn image_volumes_become_anonymous_volumes_with_the_image_content() {
-    let Some(d) = setup() else { return };
+    let Some(d) = busybox_daemon() else { return };
     let busybox = base_image("busybox").expect("checked by setup");
     let out = d.load_bytes(&image_with_volume(&busybox));
     assert!(

@@ -502,3 +502,25 @@ pub fn base_image(name: &str) -> Option<PathBuf> {
     let p = Path::new(&dir).join(format!("{name}.tar"));
     p.exists().then_some(p)
 }
+
+/// A daemon with the busybox base image loaded, for tests that run containers; `None` (after
+/// saying why) when not root or without the image (scripts/make-base-images.sh): the test skips.
+pub fn busybox_daemon() -> Option<Daemon> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: running containers needs root");
+        return None;
+    }
+    let Some(tar) = base_image("busybox") else {
+        eprintln!("skipped: no busybox base image (run scripts/make-base-images.sh)");
+        return None;
+    };
+    let d = Daemon::start();
+    let out = d.cli(&["load", "-i", tar.to_str().expect("utf8")]);
+    assert!(
+        out.status.success(),
+        "load: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(d)
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxCapabilities, Process, Spec, User};
 
-use super::{caps, env_key, resolve_user, SpecError};
+use super::{apply_env, caps, env_key, resolve_user, SpecError};
 
 /// What an exec asks for (the API's `ExecConfig`).
 #[derive(Debug, Clone, Default)]
@@ -55,21 +55,7 @@ pub fn exec_process(
         env.retain(|e| env_key(e) != "HOME");
         env.push(format!("HOME={}", who.home));
     }
-    for entry in &opts.env {
-        let key = env_key(entry);
-        if key.is_empty() {
-            continue;
-        }
-        let pos = env.iter().position(|e| env_key(e) == key);
-        match (entry.contains('='), pos) {
-            (true, Some(i)) => env[i] = entry.clone(),
-            (true, None) => env.push(entry.clone()),
-            (false, Some(i)) => {
-                env.remove(i);
-            }
-            (false, None) => {}
-        }
-    }
+    apply_env(&mut env, &opts.env);
     process.set_env(Some(env));
 
     if !opts.working_dir.is_empty() {

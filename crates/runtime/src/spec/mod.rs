@@ -314,6 +314,26 @@ fn env_key(e: &str) -> &str {
     e.split_once('=').map(|(k, _)| k).unwrap_or(e)
 }
 
+/// Sets each `KEY=value` entry over `env` (replacing the same key in place, else appending);
+/// a bare `KEY` removes it.
+pub(crate) fn apply_env<'a>(env: &mut Vec<String>, entries: impl IntoIterator<Item = &'a String>) {
+    for entry in entries {
+        let key = env_key(entry);
+        if key.is_empty() {
+            continue;
+        }
+        let pos = env.iter().position(|e| env_key(e) == key);
+        match (entry.contains('='), pos) {
+            (true, Some(i)) => env[i] = entry.clone(),
+            (true, None) => env.push(entry.clone()),
+            (false, Some(i)) => {
+                env.remove(i);
+            }
+            (false, None) => {}
+        }
+    }
+}
+
 /// Docker's env merge; `home` is added as `HOME` when nothing set it.
 pub fn merge_env(
     image: &ImageConfig,
@@ -333,21 +353,7 @@ pub fn merge_env(
         .iter()
         .flatten()
         .chain(config.env.iter().flatten());
-    for entry in layers {
-        let key = env_key(entry);
-        if key.is_empty() {
-            continue;
-        }
-        let pos = env.iter().position(|e| env_key(e) == key);
-        match (entry.contains('='), pos) {
-            (true, Some(i)) => env[i] = entry.clone(),
-            (true, None) => env.push(entry.clone()),
-            (false, Some(i)) => {
-                env.remove(i);
-            }
-            (false, None) => {}
-        }
-    }
+    apply_env(&mut env, layers);
     if !env.iter().any(|e| env_key(e) == "HOME") {
         env.push(format!("HOME={home}"));
     }

@@ -19,18 +19,23 @@ fn docker_py_runs_containers() {
         eprintln!("skipped: no busybox base image (scripts/make-base-images.sh)");
         return;
     };
-    let has_module = Command::new("python3")
-        .args(["-c", "import docker"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_module {
+    // Debian's interpreter first: python3-docker (what CI installs) lives in its dist-packages,
+    // which another python3 on PATH (pyenv) does not see.
+    let Some(python) = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import docker"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }) else {
         eprintln!("skipped: no docker Python module (apt-get install python3-docker)");
         return;
-    }
+    };
     let d = Daemon::start();
     d.ok(&["load", "-i", bb.to_str().expect("utf8")]);
+    eprintln!("docker-py through {python}");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/containers.py");
-    let out = Command::new("python3")
+    let out = Command::new(python)
         .arg(script)
         .env("DOCKER_HOST", d.host())
         .env_remove("DOCKER_TLS_VERIFY")

@@ -320,6 +320,16 @@ fn anonymous_volumes_and_rm_v() {
         "run", "--name", "drop", "-v", "/data", "-v", "named:/n", "busybox", "true",
     ]);
     assert_eq!(lines(&d.ok(&["volume", "ls", "-q"])).len(), 2);
+    // ps --filter volume= matches a volume name or a mount's destination.
+    for v in ["named", "/n", "/data"] {
+        let f = format!("volume={v}");
+        assert_eq!(
+            d.ok(&["ps", "-a", "--filter", &f, "--format", "{{.Names}}"]),
+            "drop\n",
+            "{f}"
+        );
+    }
+    assert_eq!(d.ok(&["ps", "-a", "--filter", "volume=other", "-q"]), "");
     d.ok(&["rm", "-v", "drop"]);
     assert_eq!(d.ok(&["volume", "ls", "-q"]), "named\n");
 

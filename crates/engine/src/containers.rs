@@ -794,7 +794,19 @@ impl Engine {
             let ancestor_ok = filters.get("ancestor").is_empty() || ancestors.contains(&c.image_id);
             let before_ok = before.as_ref().is_none_or(|b| &c.created < b);
             let since_ok = since.as_ref().is_none_or(|s| &c.created > s);
+            // Docker's `volume=`: a volume name, or a mount's source or destination path.
+            let mounts = self.container_mounts(&c);
+            let wanted = filters.get("volume");
+            let volume_ok = wanted.is_empty()
+                || wanted.iter().any(|v| {
+                    mounts.as_array().into_iter().flatten().any(|m| {
+                        ["Name", "Source", "Destination"]
+                            .iter()
+                            .any(|k| m[*k].as_str() == Some(v.as_str()))
+                    })
+                });
             if !(id_ok
+                && volume_ok
                 && name_ok
                 && status_ok
                 && exited_ok
@@ -822,7 +834,7 @@ impl Engine {
                 "Status": Self::status_text(&c),
                 "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
                 "NetworkSettings": {"Networks": {}},
-                "Mounts": self.container_mounts(&c),
+                "Mounts": mounts,
             }));
             if limit.is_some_and(|l| out.len() >= l) {
                 break;

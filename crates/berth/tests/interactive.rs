@@ -495,3 +495,68 @@ fn pause_top_and_stats() {
     assert_eq!(status, 200);
     assert_eq!(v["read"], "0001-01-01T00:00:00Z");
 }
+
+#[test]
+fn seccomp_and_capabilities_of_containers_and_execs() {
+    let Some(d) = busybox_daemon() else { return };
+    // A user namespace needs no capability, only Docker's seccomp profile forbids it.
+    let free = d.cli(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    let confined = d.cli(&["run", "--rm", "busybox", "unshare", "-U", "true"]);
+    assert!(!confined.status.success(), "seccomp let unshare -U through");
+    if !free.status.success() {
+        eprintln!("note: this host forbids user namespaces; only the confined half is checked");
+    }
+    d.ok(&["run", "-d", "--name", "sc1", "busybox", "sleep", "300"]);
+    let status = |pid: &str| {
+        d.ok(&["exec", "sc1", "cat", &format!("/proc/{pid}/status")])
+            .lines()
+            .filter(|l| {
+                ["Seccomp:", "CapEff:", "CapBnd:", "CapPrm:"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    // Docker's default set exactly (CAP_SYS_ADMIN was only lent to load the filter).
+    let init = status("1");
+    assert!(init.contains(&"Seccomp: 2".to_string()), "{init:?}");
+    assert!(
+        init.contains(&"CapBnd: 00000000a80425fb".to_string()),
+        "{init:?}"
+    );
+    assert!(
+        init.contains(&"CapEff: 00000000a80425fb".to_string()),
+        "{init:?}"
+    );
+    assert_eq!(status("self"), init, "an exec is confined like the init");
+    let out = d.cli(&["exec", "sc1", "unshare", "-U", "true"]);
+    assert!(
+        !out.status.success(),
+        "seccomp let an exec's unshare -U through"
+    );
+    // With CAP_SYS_ADMIN added by the user it stays.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sc2",
+        "--cap-add",
+        "SYS_ADMIN",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let caps = d.ok(&["exec", "sc2", "grep", "CapBnd", "/proc/1/status"]);
+    assert!(caps.contains("00000000a82425fb"), "{caps}");
+    d.ok(&["rm", "-f", "sc1", "sc2"]);
+}

@@ -277,8 +277,9 @@ impl Engine {
         }
         let rt = self.runtime()?;
         let bundle = rt.bundle_path(&c.id);
-        let spec = berth_runtime::oci_spec::runtime::Spec::load(bundle.join("config.json"))
+        let mut spec = berth_runtime::oci_spec::runtime::Spec::load(bundle.join("config.json"))
             .map_err(|e| Error::Internal(format!("reading the spec of {}: {e}", c.id)))?;
+        berth_runtime::bpf::unlend(&mut spec, &bundle);
         let dir = self.container_dir(&c.id);
         let opts = berth_runtime::ExecOptions {
             args: config.cmd.clone().unwrap_or_default(),

@@ -335,14 +335,27 @@ impl Engine {
         let plain = |e: Error| (None, e);
         let etc = self.write_etc_files(c, dir).map_err(plain)?;
         let input = self.spec_input(c, merged, etc).map_err(plain)?;
-        let spec = berth_runtime::build_spec(&input)
+        let mut spec = berth_runtime::build_spec(&input)
             .map_err(|e| plain(Error::InvalidParameter(e.to_string())))?;
+        // The seccomp filter is compiled once per profile here, not in every container's init.
+        let precompiled = berth_runtime::bpf::take_profile(&mut spec).map_err(|e| {
+            plain(Error::Internal(format!(
+                "compiling the seccomp profile: {e}"
+            )))
+        })?;
         let rt = self.runtime().map_err(plain)?;
         // A leftover from a crashed shim would make `create` fail with "already exists".
         let _ = rt.delete(&c.id, true);
         let bundle = rt
             .write_bundle(&c.id, &spec)
             .map_err(|e| plain(Error::Internal(e.to_string())))?;
+        for p in berth_runtime::bpf::sidecar_paths(&bundle) {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Some((sidecar, bpf)) = &precompiled {
+            berth_runtime::bpf::write_sidecars(&bundle, sidecar, bpf)
+                .map_err(|e| plain(Error::Internal(format!("writing the seccomp filter: {e}"))))?;
+        }
         let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| plain(Error::Internal(format!("pipe: {e}"))))?;
         let shim_log = std::fs::OpenOptions::new()

@@ -15,10 +15,26 @@ use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::{Capability, LinuxSeccomp, Process, Spec};
 
-/// The seccomp profile of the container whose bundle is `bundle`, if it has one.
-pub(crate) fn container_seccomp(bundle: &Path) -> Option<LinuxSeccomp> {
+/// A filter to load: a profile libseccomp compiles in the process, or a program compiled
+/// before (see `bpf.rs`).
+#[derive(Clone)]
+pub(crate) enum Filter {
+    Profile(LinuxSeccomp),
+    Bpf(Vec<u8>),
+}
+
+/// The seccomp filter of the container whose bundle is `bundle`, if it has one: its
+/// precompiled program, else the profile in its `config.json`.
+pub(crate) fn container_seccomp(bundle: &Path) -> Option<Filter> {
+    if let Some((_, bpf)) = crate::bpf::read_sidecars(bundle) {
+        return Some(Filter::Bpf(bpf));
+    }
     let spec = Spec::load(bundle.join("config.json")).ok()?;
-    spec.linux().as_ref()?.seccomp().clone()
+    spec.linux()
+        .as_ref()?
+        .seccomp()
+        .clone()
+        .map(Filter::Profile)
 }
 
 /// Writes `<process>.seccomp.json`: the process with `CAP_SYS_ADMIN` added to its bounding,
@@ -58,12 +74,12 @@ pub(crate) fn prepare_process(path: &Path) -> io::Result<(PathBuf, bool)> {
 /// runs the process as libcontainer's default executor does.
 #[derive(Clone)]
 pub(crate) struct SeccompExecutor {
-    seccomp: LinuxSeccomp,
+    seccomp: Filter,
     drop_sys_admin: bool,
 }
 
 impl SeccompExecutor {
-    pub(crate) fn new(seccomp: LinuxSeccomp, drop_sys_admin: bool) -> SeccompExecutor {
+    pub(crate) fn new(seccomp: Filter, drop_sys_admin: bool) -> SeccompExecutor {
         SeccompExecutor {
             seccomp,
             drop_sys_admin,
@@ -73,8 +89,13 @@ impl SeccompExecutor {
 
 impl Executor for SeccompExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        libcontainer::seccomp::initialize_seccomp(&self.seccomp)
-            .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        match &self.seccomp {
+            Filter::Profile(p) => libcontainer::seccomp::initialize_seccomp(p)
+                .map(drop)
+                .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?,
+            Filter::Bpf(b) => crate::bpf::load(b)
+                .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?,
+        }
         if self.drop_sys_admin {
             use caps::{CapSet, Capability as C};
             for set in [

@@ -14,6 +14,7 @@
 //! codes (the engine does), or run the systemd cgroup driver. Privileged calls stay inside
 //! libcontainer and the few `unsafe` blocks in [`run`] and [`spec::user`].
 
+pub mod bpf;
 pub mod cli;
 mod exec;
 pub mod host;

@@ -643,9 +643,16 @@ impl Runtime {
         stdio: Stdio,
         opts: &CreateOptions,
     ) -> Result<ContainerHandle, RunError> {
-        let builder = self
+        let mut builder = self
             .builder("create", id, stdio)?
             .with_preserved_fds(opts.preserve_fds);
+        // A filter compiled ahead (bpf.rs) is loaded by the executor, not compiled again.
+        if let Some((sidecar, bpf)) = crate::bpf::read_sidecars(bundle) {
+            builder = builder.with_executor(crate::exec::SeccompExecutor::new(
+                crate::exec::Filter::Bpf(bpf),
+                sidecar.drop_sys_admin,
+            ));
+        }
         let built = keep_dumpable(|| {
             builder
                 .as_init(bundle)

@@ -64,6 +64,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
                 .put(routes::container_fs::op_put),
         )
         .route("/commit", post(routes::container_fs::commit))
+        .route("/build", post(routes::build::build))
+        .route("/build/prune", post(routes::build::prune))
         .route("/exec/{id}/start", post(routes::exec::start))
         .route("/exec/{id}/resize", post(routes::exec::resize))
         .route("/exec/{id}/json", get(routes::exec::inspect))

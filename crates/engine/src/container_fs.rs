@@ -2070,27 +2070,34 @@ impl Engine {
 
     /// The changes of a container's writable layer, in walk order.
     fn diff_nodes(&self, c: &ContainerRecord) -> Result<Vec<DiffNode>> {
-        let upper = self.container_dir(&c.id).join("upper");
-        let Ok(dir) = FsView::open_dir(&upper) else {
-            return Ok(Vec::new());
-        };
         let img = self
             .store
             .image(&c.image_id)?
             .ok_or_else(|| Error::NoSuchImage(c.image.clone()))?;
+        let upper = self.container_dir(&c.id).join("upper");
+        self.upper_nodes(&upper, &img.layers, &format!("container {}", c.id))
+    }
+
+    /// The changes an overlay upper dir holds over `layers` (bottom first), in walk order.
+    fn upper_nodes(
+        &self,
+        upper: &Path,
+        layers: &[LayerRecord],
+        what: &str,
+    ) -> Result<Vec<DiffNode>> {
+        let Ok(dir) = FsView::open_dir(upper) else {
+            return Ok(Vec::new());
+        };
         let lower = Lower {
-            layers: img
-                .layers
+            layers: layers
                 .iter()
                 .rev()
                 .map(|l| self.store.layer_diff_dir(&l.chain_id))
                 .collect(),
         };
         let mut out = Vec::new();
-        walk_upper(&lower, &dir, b"", &mut out).map_err(Error::io(format!(
-            "reading the changes of container {}",
-            c.id
-        )))?;
+        walk_upper(&lower, &dir, b"", &mut out)
+            .map_err(Error::io(format!("reading the changes of {what}")))?;
         Ok(out)
     }
 
@@ -2113,6 +2120,30 @@ impl Engine {
         parent: Option<&Digest>,
     ) -> Result<Option<LayerRecord>> {
         let nodes = self.diff_nodes(c)?;
+        let upper = self.container_dir(&c.id).join("upper");
+        self.layer_from_nodes(&upper, nodes, parent, &format!("container {}", c.id))
+    }
+
+    /// The layer an overlay upper dir makes over `layers` (bottom first): `None` when it
+    /// holds no change.
+    pub(crate) fn layer_from_upper(
+        &self,
+        upper: &Path,
+        layers: &[LayerRecord],
+        what: &str,
+    ) -> Result<Option<LayerRecord>> {
+        let nodes = self.upper_nodes(upper, layers, what)?;
+        let parent = layers.last().map(|l| &l.chain_id);
+        self.layer_from_nodes(upper, nodes, parent, what)
+    }
+
+    fn layer_from_nodes(
+        &self,
+        upper: &Path,
+        nodes: Vec<DiffNode>,
+        parent: Option<&Digest>,
+        what: &str,
+    ) -> Result<Option<LayerRecord>> {
         if !nodes.iter().any(|n| n.included) {
             return Ok(None);
         }
@@ -2120,14 +2151,11 @@ impl Engine {
             .into_iter()
             .map(|n| (n.path, (n.included, n.opaque)))
             .collect();
-        let upper = self.container_dir(&c.id).join("upper");
         let dir =
-            FsView::open_dir(&upper).map_err(Error::io(format!("opening {}", upper.display())))?;
+            FsView::open_dir(upper).map_err(Error::io(format!("opening {}", upper.display())))?;
         let mut tar = TarOut::new(self.store.blob_writer()?, false);
-        write_layer(&mut tar, &dir, b"", &map).map_err(Error::io(format!(
-            "archiving the changes of container {}",
-            c.id
-        )))?;
+        write_layer(&mut tar, &dir, b"", &map)
+            .map_err(Error::io(format!("archiving the changes of {what}")))?;
         let writer = tar
             .finish()
             .map_err(Error::io("writing the committed layer"))?;
@@ -2312,6 +2340,127 @@ fn decompress<'a>(input: &'a mut (dyn Read + Send)) -> Result<Box<dyn Read + 'a>
         ));
     }
     Ok(Box::new(whole))
+}
+
+// ---- the builder's view of root filesystems ----
+
+/// A root filesystem the builder reads or writes (an overlay it mounted, or a plain directory
+/// such as the build context): every path is resolved inside it, as a container would see it.
+pub(crate) struct ScopedRoot {
+    view: FsView,
+}
+
+/// Runs `f` on a thread of its own in a private mount namespace: the overlays it mounts are
+/// seen by nothing else and vanish with the thread, also when it fails.
+pub(crate) fn with_private_mounts<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            private_mount_namespace().map_err(Error::io("creating a mount namespace"))?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Internal("a build thread panicked".into())))
+    })
+}
+
+impl ScopedRoot {
+    pub(crate) fn open(dir: &Path) -> Result<ScopedRoot> {
+        let root =
+            FsView::open_dir(dir).map_err(Error::io(format!("opening {}", dir.display())))?;
+        Ok(ScopedRoot {
+            view: FsView { root, live: false },
+        })
+    }
+
+    /// The host path of `path` with every symlink resolved inside the root, `None` when it
+    /// does not exist. The result must not be resolved again through a symlink: callers walk
+    /// below it without following links.
+    pub(crate) fn resolve(&self, path: &str) -> Result<Option<PathBuf>> {
+        match self.view.open_in(path, OFlag::O_PATH) {
+            Ok(fd) => std::fs::read_link(fd_path(&fd))
+                .map(Some)
+                .map_err(Error::io(format!("resolving {path}"))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                Ok(None)
+            }
+            Err(e) => Err(Error::io(format!("resolving {path}"))(e)),
+        }
+    }
+
+    /// Whether `path` exists and is a directory (`None`: it does not exist).
+    pub(crate) fn is_dir(&self, path: &str) -> Result<Option<bool>> {
+        match self.view.open_in(path, OFlag::O_PATH) {
+            Ok(fd) => Ok(Some(is_dir(
+                &fstat(&fd).map_err(Error::io(format!("stat of {path}")))?,
+            ))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                Ok(None)
+            }
+            Err(e) => Err(Error::io(format!("stat of {path}"))(e)),
+        }
+    }
+
+    /// `user[:group]` as uid and gid by the root's /etc/passwd and /etc/group.
+    pub(crate) fn owner_of(&self, user: &str) -> Result<(u32, u32)> {
+        lookup_owner(&self.view, user)
+    }
+
+    /// Creates the directory `path` (and missing parents, 0755) when it is missing.
+    pub(crate) fn mkdir_all(&self, path: &str) -> Result<()> {
+        let abs = clean_abs(path);
+        let comps: Vec<OsString> = abs
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(OsString::from)
+            .collect();
+        ensure_dir_in(&self.view, "/", &comps).map(drop)
+    }
+
+    /// Unpacks the tar `input` (plain, gzip or zstd) into the directory `dest`, keeping the
+    /// owners and modes the archive gives.
+    pub(crate) fn extract(&self, dest: &str, input: &mut (dyn Read + Send)) -> Result<()> {
+        let dest = clean_abs(dest);
+        self.mkdir_all(&dest)?;
+        let mut ex = Extractor {
+            view: &self.view,
+            dest,
+            opts: ExtractOptions::default(),
+            owner: None,
+            cached: None,
+            dirs: Vec::new(),
+            xattrs_lost: 0,
+        };
+        ex.run(decompress(input)?)
+    }
+}
+
+impl Engine {
+    /// Mounts `layers` (bottom first) as an overlay at `target` over the fresh `upper` and
+    /// `work` directories. Call it inside `with_private_mounts`.
+    pub(crate) fn mount_layers(
+        &self,
+        layers: &[LayerRecord],
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> Result<()> {
+        let mut lower: Vec<String> = layers
+            .iter()
+            .rev()
+            .map(|l| self.store.layer_diff_dir(&l.chain_id).display().to_string())
+            .collect();
+        if lower.is_empty() {
+            let empty = target.with_extension("empty");
+            std::fs::create_dir_all(&empty)
+                .map_err(Error::io(format!("creating {}", empty.display())))?;
+            lower.push(empty.display().to_string());
+        }
+        for d in [upper, work, target] {
+            std::fs::create_dir_all(d).map_err(Error::io(format!("creating {}", d.display())))?;
+        }
+        crate::overlay::mount_overlay(&lower, upper, work, target)
+            .map_err(|e| Error::Internal(format!("mounting a build root: {e}")))
+    }
 }
 
 #[cfg(test)]

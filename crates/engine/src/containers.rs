@@ -79,7 +79,7 @@ pub struct Containers {
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 

@@ -37,8 +37,18 @@ impl Engine {
         } else {
             None
         };
+        let cache = if opts.all {
+            Default::default()
+        } else {
+            self.build_cache_images()?
+        };
         let mut out = Vec::new();
         for rec in &images {
+            // Images a build keeps as its cache are shown with `-a` only (as Docker's
+            // intermediate images).
+            if rec.repo_tags.is_empty() && rec.repo_digests.is_empty() && cache.contains(&rec.id) {
+                continue;
+            }
             let cfg = self.image_config(&rec.id)?;
             let created = cfg.created_unix();
             if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
@@ -84,7 +94,6 @@ impl Engine {
                 .cmp(&a["Created"].as_i64())
                 .then_with(|| a["Id"].as_str().cmp(&b["Id"].as_str()))
         });
-        let _ = opts.all; // no intermediate images exist outside builds
         Ok(out)
     }
 
@@ -316,8 +325,9 @@ impl Engine {
     }
 
     /// Delete an (already untagged) image; returns the bytes of layer data freed.
-    fn delete_record(&self, rec: &ImageRecord, report: &mut Vec<Value>) -> Result<u64> {
+    pub(crate) fn delete_record(&self, rec: &ImageRecord, report: &mut Vec<Value>) -> Result<u64> {
         let removed = self.store.delete_image(&rec.id)?;
+        self.cache_forget_image(&rec.id)?;
         self.forget_config(&rec.id);
         self.publish("image", "delete", rec.id.as_str(), &[]);
         report.push(json!({ "Deleted": rec.id.as_str() }));
@@ -345,8 +355,13 @@ impl Engine {
         };
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
+        // The build cache goes with `builder prune`, not here.
+        let cache = self.build_cache_images()?;
         for rec in self.store.images()? {
             if dangling_only && !rec.repo_tags.is_empty() {
+                continue;
+            }
+            if rec.repo_tags.is_empty() && rec.repo_digests.is_empty() && cache.contains(&rec.id) {
                 continue;
             }
             if !self.containers.using_image(&rec.id).is_empty() {
@@ -391,7 +406,13 @@ impl Engine {
         let shared: BTreeMap<&Digest, u64> =
             du.images.iter().map(|u| (&u.id, u.shared_size)).collect();
         let mut images = Vec::new();
-        for rec in self.store.images()? {
+        let cache = self.build_cache_images()?;
+        let all = self.store.images()?;
+        for rec in &all {
+            if rec.repo_tags.is_empty() && rec.repo_digests.is_empty() && cache.contains(&rec.id) {
+                continue;
+            }
+            let rec = rec.clone();
             let cfg = self.image_config(&rec.id)?;
             let mut v = self.summary(&rec, &cfg, rec.repo_tags.clone(), rec.repo_digests.clone());
             v["SharedSize"] = json!(shared.get(&rec.id).copied().unwrap_or(0));
@@ -417,7 +438,7 @@ impl Engine {
             "Images": images,
             "Containers": containers,
             "Volumes": self.volumes_disk_usage()?,
-            "BuildCache": [],
+            "BuildCache": self.build_cache_usage(&all, &cache)?,
         }))
     }
 }

@@ -8,6 +8,7 @@
 //! runs them on tokio's blocking pool.
 
 pub mod archive;
+pub mod build;
 pub mod changes;
 pub mod config;
 pub mod container_fs;
@@ -83,7 +84,9 @@ impl Engine {
             );
         }
         let containers = containers::Containers::load(&store)?;
-        Ok(Engine {
+        // Work directories of builds a crash cut short.
+        let _ = std::fs::remove_dir_all(config.root.join("build"));
+        let engine = Engine {
             config,
             containers,
             store,
@@ -93,7 +96,9 @@ impl Engine {
             changes: tokio::sync::watch::channel(0).0,
             op_locks: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
-        })
+        };
+        engine.init_build_cache()?;
+        Ok(engine)
     }
 
     pub fn root(&self) -> &Path {

@@ -194,6 +194,15 @@ pub(crate) fn unpack_file(
     })
 }
 
+/// Unpack a tar stream (plain, gzip or zstd) that is not a stored layer — a build context, say —
+/// into the existing, empty directory `dest`, with the same hardening as layers: nothing is ever
+/// written outside `dest`. `what` names the stream in errors.
+pub fn unpack_tree<R: Read>(reader: R, what: &str, dest: &Path) -> Result<u64> {
+    let name = Digest::of(what.as_bytes());
+    let r = unpack_stream(reader, &name, dest, false, UnpackOptions::default(), what)?;
+    Ok(r.size)
+}
+
 /// What `unpack_stream` produced.
 pub(crate) struct StreamUnpacked {
     /// None for an uncompressed stream read with `hash_plain == false`: its diff_id is the

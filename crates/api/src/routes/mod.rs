@@ -1,6 +1,7 @@
 //! Route handlers: each turns a request into one engine call and the result into Docker's
 //! response shape.
 
+pub mod build;
 pub mod container_fs;
 pub mod containers;
 pub mod exec;

@@ -80,6 +80,8 @@ pub enum Command {
     /// Start the berth daemon
     Daemon(DaemonArgs),
 
+    /// Build an image from a Dockerfile
+    Build(image::build::BuildArgs),
     /// List images
     Images(image::list::ListArgs),
     /// Return low-level information on berth objects
@@ -156,6 +158,11 @@ pub enum Command {
         #[command(subcommand)]
         command: container::ContainerCommand,
     },
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        command: image::BuilderCommand,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -177,6 +184,7 @@ pub enum Command {
 pub async fn dispatch(command: Command, ctx: &mut Ctx) -> anyhow::Result<()> {
     match command {
         Command::Daemon(_) => Err(anyhow::anyhow!("the daemon is started by the berth binary")),
+        Command::Build(args) => image::build::run(ctx, args).await,
         Command::Images(args) => image::list::run(ctx, args).await,
         Command::Inspect(args) => inspect::run(ctx, args).await,
         Command::History(args) => image::history::run(ctx, args).await,
@@ -212,6 +220,7 @@ pub async fn dispatch(command: Command, ctx: &mut Ctx) -> anyhow::Result<()> {
         Command::Update(args) => container::update::run(ctx, args).await,
         Command::Wait(args) => container::wait::run(ctx, args).await,
         Command::Container { command } => container::dispatch(command, ctx).await,
+        Command::Builder { command } => image::builder::dispatch(command, ctx).await,
         Command::Image { command } => image::dispatch(command, ctx).await,
         Command::System { command } => system::dispatch(command, ctx).await,
         Command::Volume { command } => volume::dispatch(command, ctx).await,

@@ -1,5 +1,7 @@
 //! `berth image …` commands (and their top-level shortcuts `images`, `rmi`, `tag`, …).
 
+pub mod build;
+pub mod builder;
 pub mod history;
 pub mod import;
 pub mod inspect;
@@ -12,10 +14,14 @@ pub mod tag;
 
 use clap::Subcommand;
 
+pub use builder::BuilderCommand;
+
 use super::Ctx;
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// List images
     #[command(visible_alias = "list")]
     Ls(list::ListArgs),
@@ -40,6 +46,7 @@ pub enum ImageCommand {
 
 pub async fn dispatch(command: ImageCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
     match command {
+        ImageCommand::Build(args) => build::run(ctx, args).await,
         ImageCommand::Ls(args) => list::run(ctx, args).await,
         ImageCommand::Inspect(args) => inspect::run(ctx, args).await,
         ImageCommand::History(args) => history::run(ctx, args).await,

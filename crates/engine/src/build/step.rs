@@ -1058,16 +1058,16 @@ impl Build<'_> {
                         b.with_source(spec, &scratch.join(format!("w{i}")), |root| {
                             let found = root.collect(pats, &exclude)?;
                             count += found.len();
-                            let dest_is_dir = dest.ends_with('/')
-                                || dest_exists_dir == Some(true)
-                                || !single
-                                || found.len() > 1
-                                || found.iter().any(|s| s.is_dir);
-                            if !dest_is_dir && (!single || found.len() > 1) {
+                            let several = !single || found.len() > 1;
+                            if several && !dest.ends_with('/') && dest_exists_dir != Some(true) {
                                 return Err(Error::InvalidParameter(format!(
                                     "When using {keyword} with more than one source file, the destination must be a directory and end with a /"
                                 )));
                             }
+                            let dest_is_dir = dest.ends_with('/')
+                                || dest_exists_dir == Some(true)
+                                || several
+                                || found.iter().any(|s| s.is_dir);
                             let base = dest.trim_end_matches('/').trim_start_matches('/').to_string();
                             if dest_is_dir && dest_exists_dir.is_none() && !wrote_dest_dir && !base.is_empty() {
                                 sources::append_dir(&mut tar, &base, perms.owner.unwrap_or((0, 0)), 0o755).map_err(Error::io("writing a copy archive"))?;

@@ -21,6 +21,11 @@ b load -i "$images/busybox.tar"
 b images
 b run --rm busybox sh -c 'echo "hello from a berth container: $(uname -sr), pid $$"'
 [[ -f $images/debian.tar ]] && b run --rm debian:bookworm cat /etc/debian_version
+# Build the example image (multi-stage, parallel stages), run it, build again: every step cached.
+b build --build-arg VERSION=demo -t hello:demo examples/hello
+b run --rm hello:demo
+b build --build-arg VERSION=demo -t hello:demo examples/hello
+b history hello:demo
 b run -d --name demo-sleeper busybox sleep 30
 b ps
 b rm -f demo-sleeper

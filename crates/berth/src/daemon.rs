@@ -88,6 +88,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
         if let Err(e) = tokio::task::spawn_blocking(move || adopter.readopt_containers()).await {
             tracing::error!(error = %e, "re-adopting running containers");
         }
+        engine.clone().remove_build_leftovers().await;
         tracing::info!(version = berth_engine::system::VERSION, root = %args.root.display(), "daemon ready");
         // Removals that overlapped a load leave unreferenced layers for the collector.
         let collector = engine.clone();

@@ -414,3 +414,50 @@ print(c.containers.run("py:1", remove=True).decode(), end="")
     assert!(stdout.starts_with("sha256:"), "{stdout}");
     assert!(stdout.ends_with("py A=1 B=[] dk\n"), "{stdout}");
 }
+
+#[test]
+fn hostile_contexts_stay_inside_the_context() {
+    let Some(d) = busybox_daemon() else { return };
+    // Symlinks in the context resolve inside it: an absolute link to the host's files finds
+    // nothing there; links below a copied directory are copied as links.
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nCOPY dir/ /d/\nCMD readlink /d/l\n",
+    )]);
+    std::fs::create_dir_all(ctx.path().join("dir")).unwrap();
+    std::os::unix::fs::symlink("/etc", ctx.path().join("dir/l")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", ctx.path().join("evil")).unwrap();
+    d.ok(&["build", "-t", "links:1", path(ctx.path())]);
+    assert_eq!(d.ok(&["run", "--rm", "links:1"]), "/etc\n");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY evil /x\n",
+    )
+    .unwrap();
+    let err = d.fails(&["build", path(ctx.path())]);
+    assert!(err.contains("not found"), "{err}");
+    // A context tar with `..` entries, sent straight to the API: refused, nothing written out.
+    let marker = format!("berth-escape-{}", rand_suffix());
+    let evil = format!("../../../../../../tmp/{marker}");
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("Dockerfile", &b"FROM busybox\n"[..]),
+        (evil.as_str(), &b"gotcha"[..]),
+    ] {
+        // The tar crate refuses `..` names: write the header's name field by hand.
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let (status, _, body) = d.http("POST", "/build?t=evil:1", &tar);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("errorDetail"), "{body}");
+    assert!(!Path::new("/tmp").join(&marker).exists());
+    assert!(d.cli(&["image", "inspect", "evil:1"]).status.code() != Some(0));
+}

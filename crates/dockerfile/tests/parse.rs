@@ -36,7 +36,9 @@ fn directives_only_at_the_top() {
     let e = fails("# escape=\\\n# escape=`\nFROM x\n");
     assert_eq!(e.line, 2);
     assert!(e.message.contains("only one escape"), "{e}");
-    assert!(fails("# escape=x\nFROM a\n").message.contains("invalid escape token"));
+    assert!(fails("# escape=x\nFROM a\n")
+        .message
+        .contains("invalid escape token"));
     // Directive names are case-insensitive.
     assert_eq!(parse("# ESCAPE=`\nFROM x\n").unwrap().escape, '`');
 }
@@ -49,7 +51,10 @@ fn continuations_comments_and_line_numbers() {
     assert_eq!(ins[0].line, 4);
     assert_eq!(ins[0].end_line, 8);
     match &ins[0].cmd {
-        Command::Run(r) => assert_eq!(r.cmd, ShellOrExec::Shell("echo a     && echo b     && echo c".into())),
+        Command::Run(r) => assert_eq!(
+            r.cmd,
+            ShellOrExec::Shell("echo a     && echo b     && echo c".into())
+        ),
         c => panic!("{c:?}"),
     }
     assert_eq!(ins[1].line, 9);
@@ -72,7 +77,10 @@ fn exec_and_shell_forms() {
         one("FROM a\nCMD [echo, hi]").cmd,
         Command::Cmd(ShellOrExec::Shell("[echo, hi]".into()))
     );
-    assert_eq!(one("FROM a\nCMD []").cmd, Command::Cmd(ShellOrExec::Exec(vec![])));
+    assert_eq!(
+        one("FROM a\nCMD []").cmd,
+        Command::Cmd(ShellOrExec::Exec(vec![]))
+    );
     assert_eq!(
         one("FROM a\nENTRYPOINT exec top -b").cmd,
         Command::Entrypoint(ShellOrExec::Shell("exec top -b".into()))
@@ -81,19 +89,36 @@ fn exec_and_shell_forms() {
 
 #[test]
 fn from_stages_and_names() {
-    let df = parse("ARG V=1\nFROM --platform=linux/amd64 img:$V AS Build\nFROM build\nFROM scratch as out\n").unwrap();
-    assert_eq!(df.args, vec![Arg { name: "V".into(), default: Some("1".into()) }]);
+    let df = parse(
+        "ARG V=1\nFROM --platform=linux/amd64 img:$V AS Build\nFROM build\nFROM scratch as out\n",
+    )
+    .unwrap();
+    assert_eq!(
+        df.args,
+        vec![Arg {
+            name: "V".into(),
+            default: Some("1".into())
+        }]
+    );
     assert_eq!(df.stages.len(), 3);
     assert_eq!(df.stages[0].name.as_deref(), Some("build"));
     assert_eq!(df.stages[0].from.platform.as_deref(), Some("linux/amd64"));
     assert_eq!(df.stages[0].from.image, "img:$V");
     assert_eq!(df.stages[2].line, 4);
-    assert!(fails("FROM a AS\n").message.contains("FROM requires either one or three arguments"));
-    assert!(fails("FROM a AS 9lives\n").message.contains("invalid name for build stage"));
-    assert!(fails("FROM a AS x\nFROM b AS X\n").message.contains("duplicate stage name"));
+    assert!(fails("FROM a AS\n")
+        .message
+        .contains("FROM requires either one or three arguments"));
+    assert!(fails("FROM a AS 9lives\n")
+        .message
+        .contains("invalid name for build stage"));
+    assert!(fails("FROM a AS x\nFROM b AS X\n")
+        .message
+        .contains("duplicate stage name"));
     assert_eq!(fails("RUN true\nFROM a\n").line, 1);
     assert!(fails("").message.contains("file with no instructions"));
-    assert!(fails("# only a comment\n\n").message.contains("file with no instructions"));
+    assert!(fails("# only a comment\n\n")
+        .message
+        .contains("file with no instructions"));
     assert!(fails("ARG X\n").message.contains("no FROM"));
 }
 
@@ -102,11 +127,18 @@ fn unknown_instructions_and_flags() {
     let e = fails("FROM a\nRUN true\nFOO bar\n");
     assert_eq!(e.line, 3);
     assert_eq!(e.message, "unknown instruction: FOO");
-    assert_eq!(e.to_string(), "Dockerfile parse error on line 3: unknown instruction: FOO");
+    assert_eq!(
+        e.to_string(),
+        "Dockerfile parse error on line 3: unknown instruction: FOO"
+    );
     let e = fails("FROM a\nCOPY --frm=x a b\n");
     assert_eq!((e.line, e.message.as_str()), (2, "Unknown flag: frm"));
-    assert!(fails("FROM a\nCOPY --from a b\n").message.contains("Missing a value on flag: --from"));
-    assert!(fails("FROM a\nADD --from=x a b\n").message.contains("Unknown flag: from"));
+    assert!(fails("FROM a\nCOPY --from a b\n")
+        .message
+        .contains("Missing a value on flag: --from"));
+    assert!(fails("FROM a\nADD --from=x a b\n")
+        .message
+        .contains("Unknown flag: from"));
 }
 
 #[test]
@@ -125,7 +157,12 @@ fn copy_and_add() {
     }
     match one("FROM a\nCOPY [\"a b.txt\", \"/x y/\"]").cmd {
         Command::Copy(c) => {
-            let i = Instruction { line: 2, end_line: 2, source: String::new(), cmd: Command::Copy(c) };
+            let i = Instruction {
+                line: 2,
+                end_line: 2,
+                source: String::new(),
+                cmd: Command::Copy(c),
+            };
             match i.expanded(&env(&[]), '\\').unwrap().cmd {
                 Command::Copy(c) => {
                     assert_eq!(c.sources, vec!["a b.txt"]);
@@ -143,8 +180,12 @@ fn copy_and_add() {
         }
         c => panic!("{c:?}"),
     }
-    assert!(fails("FROM a\nCOPY a\n").message.contains("COPY requires at least two arguments"));
-    assert!(fails("FROM a\nADD\n").message.contains("ADD requires at least two arguments"));
+    assert!(fails("FROM a\nCOPY a\n")
+        .message
+        .contains("COPY requires at least two arguments"));
+    assert!(fails("FROM a\nADD\n")
+        .message
+        .contains("ADD requires at least two arguments"));
 }
 
 #[test]
@@ -204,15 +245,30 @@ fn env_label_arg_forms() {
         one("FROM a\nENV MY_CAT  fluffy  the cat").cmd,
         Command::Env(vec![("MY_CAT".into(), "fluffy  the cat".into())])
     );
-    assert!(fails("FROM a\nENV\n").message.contains("ENV requires at least one argument"));
-    assert!(fails("FROM a\nENV ONLYKEY\n").message.contains("ENV must have two arguments"));
-    assert!(fails("FROM a\nENV =x\n").message.contains("names can not be blank"));
+    assert!(fails("FROM a\nENV\n")
+        .message
+        .contains("ENV requires at least one argument"));
+    assert!(fails("FROM a\nENV ONLYKEY\n")
+        .message
+        .contains("ENV must have two arguments"));
+    assert!(fails("FROM a\nENV =x\n")
+        .message
+        .contains("names can not be blank"));
     assert_eq!(
         one("FROM a\nARG a b=2 c=\"x y\"").cmd,
         Command::Arg(vec![
-            Arg { name: "a".into(), default: None },
-            Arg { name: "b".into(), default: Some("2".into()) },
-            Arg { name: "c".into(), default: Some("\"x y\"".into()) },
+            Arg {
+                name: "a".into(),
+                default: None
+            },
+            Arg {
+                name: "b".into(),
+                default: Some("2".into())
+            },
+            Arg {
+                name: "c".into(),
+                default: Some("\"x y\"".into())
+            },
         ])
     );
     match one("FROM a\nLABEL \"com.example.vendor\"=\"ACME Inc\" version=1.0").cmd {
@@ -233,17 +289,26 @@ fn expansion_uses_one_environment_per_instruction() {
             ("c".into(), "hello".into())
         ])
     );
-    let e = one("FROM a\nENV MY_NAME=\"John Doe\" X=a\\ b").expanded(&env(&[]), '\\').unwrap();
+    let e = one("FROM a\nENV MY_NAME=\"John Doe\" X=a\\ b")
+        .expanded(&env(&[]), '\\')
+        .unwrap();
     assert_eq!(
         e.cmd,
-        Command::Env(vec![("MY_NAME".into(), "John Doe".into()), ("X".into(), "a b".into())])
+        Command::Env(vec![
+            ("MY_NAME".into(), "John Doe".into()),
+            ("X".into(), "a b".into())
+        ])
     );
-    let e = one("FROM a\nWORKDIR /app/${SUB}").expanded(&env(&[("SUB", "x")]), '\\').unwrap();
+    let e = one("FROM a\nWORKDIR /app/${SUB}")
+        .expanded(&env(&[("SUB", "x")]), '\\')
+        .unwrap();
     assert_eq!(e.cmd, Command::Workdir("/app/x".into()));
     // RUN is left to the shell.
     let r = one("FROM a\nRUN echo $HOME");
     assert_eq!(r.expanded(&env(&[("HOME", "/x")]), '\\').unwrap(), r);
-    let e = one("FROM a\nCOPY --chown=$U:$G $SRC /d").expanded(&env(&[("U", "1"), ("G", "2"), ("SRC", "s")]), '\\').unwrap();
+    let e = one("FROM a\nCOPY --chown=$U:$G $SRC /d")
+        .expanded(&env(&[("U", "1"), ("G", "2"), ("SRC", "s")]), '\\')
+        .unwrap();
     match e.cmd {
         Command::Copy(c) => {
             assert_eq!(c.chown.as_deref(), Some("1:2"));
@@ -251,7 +316,9 @@ fn expansion_uses_one_environment_per_instruction() {
         }
         c => panic!("{c:?}"),
     }
-    let err = one("FROM a\nUSER ${U:?no user}").expanded(&env(&[]), '\\').unwrap_err();
+    let err = one("FROM a\nUSER ${U:?no user}")
+        .expanded(&env(&[]), '\\')
+        .unwrap_err();
     assert_eq!(err.line, 2);
 }
 
@@ -274,9 +341,17 @@ fn run_mounts_and_network() {
         Command::Run(r) => assert!(r.mounts[0].readonly, "bind mounts are read-only by default"),
         c => panic!("{c:?}"),
     }
-    assert!(fails("FROM a\nRUN --mount=type=cache,bogus=1,target=/x true\n").message.contains("unexpected key 'bogus'"));
-    assert!(fails("FROM a\nRUN --mount=type=cache true\n").message.contains("mount target"));
-    assert!(fails("FROM a\nRUN --network=bridge true\n").message.contains("unsupported network mode"));
+    assert!(
+        fails("FROM a\nRUN --mount=type=cache,bogus=1,target=/x true\n")
+            .message
+            .contains("unexpected key 'bogus'")
+    );
+    assert!(fails("FROM a\nRUN --mount=type=cache true\n")
+        .message
+        .contains("mount target"));
+    assert!(fails("FROM a\nRUN --network=bridge true\n")
+        .message
+        .contains("unsupported network mode"));
 }
 
 #[test]
@@ -290,30 +365,78 @@ fn healthcheck_shell_onbuild_and_the_rest() {
         c => panic!("{c:?}"),
     }
     match one("FROM a\nHEALTHCHECK CMD [\"/bin/check\", \"-q\"]").cmd {
-        Command::Healthcheck(Healthcheck::Check { test, .. }) => assert_eq!(test, vec!["CMD", "/bin/check", "-q"]),
+        Command::Healthcheck(Healthcheck::Check { test, .. }) => {
+            assert_eq!(test, vec!["CMD", "/bin/check", "-q"])
+        }
         c => panic!("{c:?}"),
     }
-    assert_eq!(one("FROM a\nHEALTHCHECK NONE").cmd, Command::Healthcheck(Healthcheck::None));
-    assert!(fails("FROM a\nHEALTHCHECK NONE x\n").message.contains("takes no arguments"));
-    assert!(fails("FROM a\nHEALTHCHECK RUN x\n").message.contains("Unknown type"));
-    assert!(fails("FROM a\nHEALTHCHECK --retries=-1 CMD x\n").message.contains("--retries"));
-    assert!(fails("FROM a\nSHELL /bin/bash -c\n").message.contains("JSON form"));
+    assert_eq!(
+        one("FROM a\nHEALTHCHECK NONE").cmd,
+        Command::Healthcheck(Healthcheck::None)
+    );
+    assert!(fails("FROM a\nHEALTHCHECK NONE x\n")
+        .message
+        .contains("takes no arguments"));
+    assert!(fails("FROM a\nHEALTHCHECK RUN x\n")
+        .message
+        .contains("Unknown type"));
+    assert!(fails("FROM a\nHEALTHCHECK --retries=-1 CMD x\n")
+        .message
+        .contains("--retries"));
+    assert!(fails("FROM a\nSHELL /bin/bash -c\n")
+        .message
+        .contains("JSON form"));
     match one("FROM a\nONBUILD ADD . /app/src").cmd {
         Command::Onbuild(i) => assert!(matches!(i.cmd, Command::Add(_))),
         c => panic!("{c:?}"),
     }
-    assert!(fails("FROM a\nONBUILD ONBUILD RUN x\n").message.contains("isn't allowed"));
-    assert!(fails("FROM a\nONBUILD FROM x\n").message.contains("isn't allowed"));
-    assert!(fails("FROM a\nONBUILD MAINTAINER x\n").message.contains("isn't allowed"));
-    assert_eq!(one("FROM a\nEXPOSE 80/tcp 53/udp").cmd, Command::Expose(vec!["80/tcp".into(), "53/udp".into()]));
-    assert_eq!(one("FROM a\nVOLUME [\"/a\", \"/b\"]").cmd, Command::Volume(vec!["/a".into(), "/b".into()]));
-    assert_eq!(one("FROM a\nVOLUME /a /b").cmd, Command::Volume(vec!["/a".into(), "/b".into()]));
-    assert_eq!(one("FROM a\nSTOPSIGNAL SIGKILL").cmd, Command::StopSignal("SIGKILL".into()));
-    assert_eq!(one("FROM a\nMAINTAINER me <me@x>").cmd, Command::Maintainer("me <me@x>".into()));
-    assert_eq!(one("FROM a\nUSER app:app").cmd, Command::User("app:app".into()));
-    for kw in ["WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "RUN", "ARG"] {
+    assert!(fails("FROM a\nONBUILD ONBUILD RUN x\n")
+        .message
+        .contains("isn't allowed"));
+    assert!(fails("FROM a\nONBUILD FROM x\n")
+        .message
+        .contains("isn't allowed"));
+    assert!(fails("FROM a\nONBUILD MAINTAINER x\n")
+        .message
+        .contains("isn't allowed"));
+    assert_eq!(
+        one("FROM a\nEXPOSE 80/tcp 53/udp").cmd,
+        Command::Expose(vec!["80/tcp".into(), "53/udp".into()])
+    );
+    assert_eq!(
+        one("FROM a\nVOLUME [\"/a\", \"/b\"]").cmd,
+        Command::Volume(vec!["/a".into(), "/b".into()])
+    );
+    assert_eq!(
+        one("FROM a\nVOLUME /a /b").cmd,
+        Command::Volume(vec!["/a".into(), "/b".into()])
+    );
+    assert_eq!(
+        one("FROM a\nSTOPSIGNAL SIGKILL").cmd,
+        Command::StopSignal("SIGKILL".into())
+    );
+    assert_eq!(
+        one("FROM a\nMAINTAINER me <me@x>").cmd,
+        Command::Maintainer("me <me@x>".into())
+    );
+    assert_eq!(
+        one("FROM a\nUSER app:app").cmd,
+        Command::User("app:app".into())
+    );
+    for kw in [
+        "WORKDIR",
+        "USER",
+        "EXPOSE",
+        "VOLUME",
+        "STOPSIGNAL",
+        "RUN",
+        "ARG",
+    ] {
         let e = fails(&format!("FROM a\n{kw}\n"));
-        assert!(e.message.contains("requires at least one argument"), "{kw}: {e}");
+        assert!(
+            e.message.contains("requires at least one argument"),
+            "{kw}: {e}"
+        );
         assert_eq!(e.line, 2);
     }
 }
@@ -327,7 +450,9 @@ fn mutated_dockerfiles_never_panic() {
         "ARG V\nFROM i:${V:+x}\nONBUILD RUN x\nEXPOSE 1-2/udp\nVOLUME [\"/v\"]\nSHELL [\"sh\"]\n",
         "FROM a\nRUN --mount=type=cache,target=/x,uid=1 --network=host x\nCOPY <<-'A' <<B /d/\n\tq\n\tA\nr\nB\n",
     ];
-    let alphabet: Vec<char> = "\\`$'\"{}[]<>-=:,#\n \tABCFROMRUNCOPYENV=${x:-y}".chars().collect();
+    let alphabet: Vec<char> = "\\`$'\"{}[]<>-=:,#\n \tABCFROMRUNCOPYENV=${x:-y}"
+        .chars()
+        .collect();
     let mut state: u64 = 0x9e3779b97f4a7c15;
     let mut next = || {
         state ^= state << 13;

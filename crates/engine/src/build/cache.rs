@@ -170,14 +170,20 @@ impl Engine {
             Ok(rows)
         })?;
         if rows.is_empty() {
-            return Ok("nothing was built on this parent before".into());
+            return Ok(
+                "nothing was built on this parent before (a new base image or a new first step)"
+                    .into(),
+            );
         }
         let Some((_, expanded, args, files, meta)) = rows
             .iter()
             .find(|(i, ..)| *i == inputs.instruction)
             .or_else(|| rows.iter().find(|(_, e, ..)| *e == inputs.expanded))
         else {
-            return Ok(format!("instruction changed (was: {})", rows[0].0));
+            return Ok(format!(
+                "this instruction never ran on this parent (the last step built on it was `{}`)",
+                rows[0].0
+            ));
         };
         let mut why = Vec::new();
         let old_meta: Vec<String> = serde_json::from_str(meta).unwrap_or_default();

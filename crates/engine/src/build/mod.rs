@@ -75,6 +75,9 @@ fn platform_args() -> BTreeMap<String, String> {
     m
 }
 
+/// Marks the containers RUN steps start, so a daemon that died mid-build removes them.
+pub const BUILD_CONTAINER_LABEL: &str = "io.berth.build.step";
+
 /// Args that may be given without being declared (Docker's predefined proxy args).
 const PREDEFINED: &[&str] = &[
     "HTTP_PROXY",
@@ -237,6 +240,22 @@ impl Build<'_> {
 }
 
 impl Engine {
+    /// Removes the containers of RUN steps a daemon crash left behind (their builds are gone).
+    pub async fn remove_build_leftovers(self: Arc<Self>) {
+        let leftovers: Vec<String> = self
+            .containers
+            .all()
+            .into_iter()
+            .filter(|c| c.config["Labels"].get(BUILD_CONTAINER_LABEL).is_some())
+            .map(|c| c.id)
+            .collect();
+        for id in leftovers {
+            if let Err(e) = self.clone().remove_container_forced(&id, true).await {
+                tracing::warn!(id = %id, error = %e, "removing a build step's container");
+            }
+        }
+    }
+
     /// Runs a build: `context` is the request body (a tar, plain or compressed, or a bare
     /// Dockerfile). Progress goes to `sink`; returns the image ID.
     pub fn build(

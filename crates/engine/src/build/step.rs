@@ -34,6 +34,8 @@ struct State {
     cmd_set: bool,
     /// Metadata instructions since the last layer step.
     meta: Vec<String>,
+    /// Index of the stage being built.
+    stage: usize,
 }
 
 impl State {
@@ -49,6 +51,7 @@ impl State {
             first_miss: None,
             cmd_set: false,
             meta: Vec::new(),
+            stage: 0,
         }
     }
 
@@ -238,6 +241,7 @@ impl Build<'_> {
                 first_miss: None,
                 cmd_set: false,
                 meta: Vec::new(),
+                stage: 0,
             }
         } else {
             let rec = self.engine.resolve_image(&from).map_err(|e| {
@@ -268,9 +272,11 @@ impl Build<'_> {
                 first_miss: None,
                 cmd_set: false,
                 meta: Vec::new(),
+                stage: 0,
             }
         };
         self.say(format!("#{step} DONE {:.1}s", t0.elapsed().as_secs_f64()));
+        state.stage = idx;
         // Triggers of the base image run first, once.
         let triggers = string_list(state.config.get("OnBuild"));
         state.config.remove("OnBuild");
@@ -512,8 +518,8 @@ impl Build<'_> {
                 })?;
             }
             Command::Run(r) => self.run_step(state, label, &src, r)?,
-            Command::Copy(c) => self.copy_step(state, label, &src, c, false)?,
-            Command::Add(c) => self.copy_step(state, label, &src, c, true)?,
+            Command::Copy(c) => self.copy_step(state, label, &src, c, false, ins.line)?,
+            Command::Add(c) => self.copy_step(state, label, &src, c, true, ins.line)?,
         }
         Ok(())
     }
@@ -781,7 +787,7 @@ impl Build<'_> {
             "Env": env,
             "WorkingDir": state.workdir(),
             "User": user,
-            "Labels": {},
+            "Labels": {super::BUILD_CONTAINER_LABEL: "1"},
             "AttachStdout": true,
             "AttachStderr": true,
             "HostConfig": {
@@ -852,17 +858,11 @@ impl Build<'_> {
 
     // ---- COPY / ADD ----
 
-    fn root_spec(&self, from: Option<&str>, line: usize) -> Result<RootSpec> {
+    fn root_spec(&self, from: Option<&str>, stage: usize, line: usize) -> Result<RootSpec> {
         let Some(name) = from.filter(|f| !f.is_empty()) else {
             return Ok(RootSpec::Context);
         };
-        let idx = self
-            .df
-            .stages
-            .iter()
-            .position(|s| s.line > line)
-            .unwrap_or(self.df.stages.len());
-        if let Some(i) = self.stage_ref(name, idx, true) {
+        if let Some(i) = self.stage_ref(name, stage, true) {
             let out = self.stage_output(i)?;
             return Ok(RootSpec::Layers(
                 out.layers.clone(),
@@ -926,6 +926,7 @@ impl Build<'_> {
         src: &str,
         c: &berth_dockerfile::Copy,
         add: bool,
+        line: usize,
     ) -> Result<()> {
         let keyword = if add { "ADD" } else { "COPY" };
         if c.parents {
@@ -952,15 +953,7 @@ impl Build<'_> {
             None => None,
         };
         let exclude = Matcher::parse(&c.exclude.join("\n")).map_err(Error::InvalidParameter)?;
-        let line = self
-            .df
-            .stages
-            .iter()
-            .flat_map(|s| s.instructions.iter())
-            .find(|i| i.source.trim() == src)
-            .map(|i| i.line)
-            .unwrap_or(0);
-        let spec = self.root_spec(c.from.as_deref(), line)?;
+        let spec = self.root_spec(c.from.as_deref(), state.stage, line)?;
         // Heredoc sources are files the build writes.
         let mut specs: Vec<(RootSpec, Vec<String>)> = Vec::new();
         if !c.sources.is_empty() {

@@ -461,3 +461,52 @@ fn hostile_contexts_stay_inside_the_context() {
     assert!(!Path::new("/tmp").join(&marker).exists());
     assert!(d.cli(&["image", "inspect", "evil:1"]).status.code() != Some(0));
 }
+
+#[test]
+fn copy_add_run_details() {
+    let Some(d) = busybox_daemon() else { return };
+    // A gzip'd tar in the context: ADD unpacks it, COPY copies it as a file.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        &layer_tar(&[
+            Entry::Dir("pkg"),
+            Entry::File("pkg/inside.txt", b"unpacked".to_vec(), 0o640),
+        ]),
+    )
+    .unwrap();
+    let archive = gz.finish().unwrap();
+    let df = r#"FROM busybox
+RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group
+COPY --chown=app:app --chmod=0600 conf/*.conf /etc/app/
+ADD pkg.tar.gz /opt/
+COPY pkg.tar.gz /keep/
+COPY a.txt b.txt /multi/
+WORKDIR /made/here
+USER app
+RUN id -u > /tmp/uid && pwd > /tmp/pwd
+USER root
+SHELL ["/bin/sh", "-c", "-e"]
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && [ ! -e /x ]
+RUN --mount=type=bind,target=/ctx cat /ctx/a.txt > /from-bind
+CMD ["sh", "-c", "stat -c '%u:%g %a %n' /etc/app/*.conf; cat /opt/pkg/inside.txt; echo; ls /keep /multi; cat /tmp/uid /tmp/pwd /from-bind"]
+"#;
+    let ctx = context(&[
+        ("Dockerfile", df),
+        ("conf/one.conf", "1"),
+        ("conf/two.conf", "2"),
+        ("conf/skip.txt", "x"),
+        ("a.txt", "A"),
+        ("b.txt", "B"),
+    ]);
+    std::fs::write(ctx.path().join("pkg.tar.gz"), &archive).unwrap();
+    d.ok(&["build", "-t", "details:1", path(ctx.path())]);
+    let out = d.ok(&["run", "--rm", "details:1"]);
+    assert_eq!(
+        out,
+        "1234:1234 600 /etc/app/one.conf\n1234:1234 600 /etc/app/two.conf\nunpacked\n/keep:\npkg.tar.gz\n\n/multi:\na.txt\nb.txt\n1234\n/made/here\nA"
+    );
+    let (_, v) = d.api_json("GET", "/images/details:1/json");
+    assert_eq!(v["Config"]["WorkingDir"], "/made/here");
+    assert_eq!(v["Config"]["User"], "root");
+}

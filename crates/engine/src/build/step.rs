@@ -514,7 +514,9 @@ impl Build<'_> {
                     ..Default::default()
                 };
                 self.layer_step(state, label, &src, inputs, text, |b, st, upper, work| {
-                    b.mount_and(st, upper, work, |root| root.mkdir_all(&wd))
+                    b.mount_and(st, upper, work, |root| root.mkdir_all(&wd))?;
+                    b.engine
+                        .layer_from_upper(upper, &st.layers, "a WORKDIR step")
                 })?;
             }
             Command::Run(r) => self.run_step(state, label, &src, r)?,
@@ -545,7 +547,12 @@ impl Build<'_> {
         title: &str,
         inputs: StepInputs,
         history: String,
-        work: impl FnOnce(&Self, &State, &std::path::Path, &std::path::Path) -> Result<()>,
+        work: impl FnOnce(
+            &Self,
+            &State,
+            &std::path::Path,
+            &std::path::Path,
+        ) -> Result<Option<LayerRecord>>,
     ) -> Result<()> {
         let step = self.next_step();
         self.say(format!("#{step} {label} {title}"));
@@ -579,11 +586,9 @@ impl Build<'_> {
         for d in [&upper, &workdir] {
             std::fs::create_dir_all(d).map_err(Error::io(format!("creating {}", d.display())))?;
         }
-        work(self, state, &upper, &workdir)?;
-        let layer =
-            self.engine
-                .layer_from_upper(&upper, &state.layers, &format!("build step {title}"))?;
+        let layer = work(self, state, &upper, &workdir);
         let _ = std::fs::remove_dir_all(&dir);
+        let layer = layer?;
         state.push_history(history, layer.is_none());
         if let Some(l) = layer {
             state.layers.push(l);
@@ -803,17 +808,22 @@ impl Build<'_> {
             src,
             inputs,
             history,
-            move |b, _st, upper, _work| b.run_container(&body, &shown, upper),
+            move |b, st, _upper, _work| b.run_container(&body, &shown, &st.layers),
         )
     }
 
-    /// Runs one RUN container to its end, streaming its output; its writable layer is moved
-    /// to `upper` for the step's layer.
-    fn run_container(&self, body: &Value, shown: &str, upper: &std::path::Path) -> Result<()> {
+    /// Runs one RUN container to its end, streaming its output; its writable layer over
+    /// `layers` becomes the step's layer.
+    fn run_container(
+        &self,
+        body: &Value,
+        shown: &str,
+        layers: &[LayerRecord],
+    ) -> Result<Option<LayerRecord>> {
         let engine = self.engine;
         let created = engine.create_container(None, body)?;
         let id = created["Id"].as_str().unwrap_or_default().to_string();
-        let result = (|| -> Result<()> {
+        let result = (|| -> Result<Option<LayerRecord>> {
             let step = self.step_no.load(Ordering::SeqCst);
             let mut cursor = engine.log_cursor(&id, true)?;
             let t0 = Instant::now();
@@ -846,9 +856,7 @@ impl Build<'_> {
             // The container's writable layer becomes the step's upper dir.
             engine.release_container(&id);
             let theirs = engine.container_dir(&id).join("upper");
-            std::fs::remove_dir_all(upper).map_err(Error::io("preparing a build layer"))?;
-            std::fs::rename(&theirs, upper).map_err(Error::io("taking a build layer"))?;
-            Ok(())
+            engine.layer_from_upper(&theirs, layers, &format!("RUN {shown}"))
         })();
         if let Err(e) = engine.remove_container(&id, true) {
             tracing::warn!(id = %id, error = %e, "removing a build container");
@@ -1104,7 +1112,7 @@ impl Build<'_> {
                 Ok(())
             })?;
             let _ = std::fs::remove_file(&tar_path);
-            Ok(())
+            b.engine.layer_from_upper(upper, &st.layers, "a COPY step")
         })
     }
 }

@@ -12,6 +12,7 @@ set -euo pipefail
 # Extend here. Debian package names, installed only if missing.
 PACKAGES=(
   busybox-static mmdebstrap # base images (make-base-images.sh)
+  docker-registry # registry tests (pull, push, login against a real distribution registry)
   iproute2 iptables nftables # bridge networks, veth, NAT, port publishing
   tar gzip zstd # layer formats
   curl jq python3 openssl # API tests over the unix socket, TLS certificates for the TCP test

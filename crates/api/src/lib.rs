@@ -65,6 +65,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/commit", post(routes::container_fs::commit))
         .route("/build", post(routes::build::build))
+        .route("/auth", post(routes::images::auth))
         .route("/build/prune", post(routes::build::prune))
         .route("/exec/{id}/start", post(routes::exec::start))
         .route("/exec/{id}/resize", post(routes::exec::resize))

@@ -61,6 +61,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let engine = Engine::open(EngineConfig {
         root: args.root.clone(),
         exec_root: args.exec_root.clone(),
+        insecure_registries: args.insecure_registries.clone(),
     })
     .context("opening the engine state")?;
     let engine = Arc::new(engine);

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     }
     match berth_cli::run(args) {
         berth_cli::Outcome::Exit(code) => ExitCode::from(code.clamp(0, 255) as u8),
-        berth_cli::Outcome::Daemon(args) => match daemon::run(args) {
+        berth_cli::Outcome::Daemon(args) => match daemon::run(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("berth daemon: {e:#}");

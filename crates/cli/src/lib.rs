@@ -47,7 +47,7 @@ pub enum Outcome {
     /// Exit with this code.
     Exit(i32),
     /// Start the daemon with these settings (`berth daemon …`).
-    Daemon(DaemonArgs),
+    Daemon(Box<DaemonArgs>),
 }
 
 /// `berth daemon` flags.
@@ -77,6 +77,9 @@ pub struct DaemonArgs {
     /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// Registry (host[:port]) to reach over plain HTTP besides loopback
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    pub insecure_registries: Vec<String>,
     /// Set the logging format ("text"|"json")
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -176,7 +179,7 @@ pub fn run(argv: Vec<OsString>) -> Outcome {
         return Outcome::Exit(0);
     };
     if let Command::Daemon(args) = command {
-        return Outcome::Daemon(args);
+        return Outcome::Daemon(Box::new(args));
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

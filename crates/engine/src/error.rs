@@ -35,6 +35,12 @@ pub enum Error {
     InvalidParameter(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// A registry refused the credentials (or asked for some).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A registry failed (unreachable, 5xx, a protocol error); the message names it.
+    #[error("{0}")]
+    Registry(String),
     #[error("invalid tar archive: {0}")]
     InvalidArchive(String),
     #[error("{what}: file {file} not found in archive")]
@@ -70,6 +76,8 @@ impl Error {
             | Error::MissingInArchive { .. }
             | Error::InvalidConfig { .. } => ErrorKind::InvalidParameter,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
+            Error::Unauthorized(_) => ErrorKind::Forbidden,
+            Error::Registry(_) => ErrorKind::Internal,
             Error::NotModified => ErrorKind::NotModified,
             Error::Io { .. } | Error::Internal(_) | Error::ExecFailed(_) | Error::Timeout => {
                 ErrorKind::Internal

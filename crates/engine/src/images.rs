@@ -280,8 +280,14 @@ impl Engine {
                 }
             }
             self.untag(&rec.id, &r, &mut report)?;
-            if refs.len() > 1 || !users.is_empty() {
+            // Digest references alone do not keep an image (Docker untags them with the last
+            // tag: `Untagged: name@sha256:…`).
+            let rest: Vec<&String> = refs.iter().filter(|x| **x != r).collect();
+            if !users.is_empty() || rest.iter().any(|x| !x.contains('@')) {
                 return Ok(report);
+            }
+            for d in rest {
+                self.untag(&rec.id, d, &mut report)?;
             }
         } else {
             if let Some(c) = users.iter().find(|c| c.is_running()) {

@@ -13,6 +13,7 @@ pub mod changes;
 pub mod config;
 pub mod container_fs;
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -46,10 +47,13 @@ pub use lifecycle::WaitCondition;
 pub struct EngineConfig {
     pub root: PathBuf,
     pub exec_root: PathBuf,
+    /// Registries spoken to over plain HTTP besides loopback (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
 }
 
 pub struct Engine {
     pub config: EngineConfig,
+    pub(crate) insecure_registries: Vec<String>,
     pub store: Store,
     pub events: EventBus,
     pub containers: containers::Containers,
@@ -87,6 +91,7 @@ impl Engine {
         // Work directories of builds a crash cut short.
         let _ = std::fs::remove_dir_all(config.root.join("build"));
         let engine = Engine {
+            insecure_registries: config.insecure_registries.clone(),
             config,
             containers,
             store,

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::build::{BuildOptions, Progress};
@@ -84,17 +83,7 @@ pub async fn build(
             }
         }
     });
-    let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|v| {
-        let mut b = v.to_string().into_bytes();
-        b.push(b'\n');
-        Ok::<_, std::convert::Infallible>(bytes::Bytes::from(b))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(r)
+    Ok(super::message_stream(rx))
 }
 
 pub async fn prune(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
@@ -104,5 +93,3 @@ pub async fn prune(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> A
     let v = blocking(move || engine.prune_build_cache(all, &filters)).await?;
     Ok(Json(v).into_response())
 }
-
-use futures_util::StreamExt;

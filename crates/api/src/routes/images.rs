@@ -56,6 +56,7 @@ pub async fn load(
 
 pub async fn create(
     State(engine): State<AppState>,
+    headers: axum::http::HeaderMap,
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> ApiResult<Response> {
@@ -83,10 +84,21 @@ pub async fn create(
         return Ok(json_lines([json!({ "status": id.as_str() })]));
     }
     if let Some(image) = q.get("fromImage") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("pulling {image}: registry pulls are not supported by this daemon yet"),
-        ));
+        let tag = q.str("tag");
+        let reference = if tag.is_empty() {
+            image.to_string()
+        } else if tag.starts_with("sha256:") {
+            format!("{image}@{tag}")
+        } else {
+            format!("{image}:{tag}")
+        };
+        let auth = registry_auth(&headers)?;
+        return Ok(progress_stream(move |progress| async move {
+            engine
+                .pull_image(&reference, auth, progress)
+                .await
+                .map(drop)
+        }));
     }
     Err(ApiError::bad_request("fromImage or fromSrc is required"))
 }
@@ -141,6 +153,7 @@ pub async fn prune(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> A
 pub async fn by_name(
     State(engine): State<AppState>,
     method: Method,
+    headers: axum::http::HeaderMap,
     axum::extract::Path(rest): axum::extract::Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
@@ -170,11 +183,16 @@ pub async fn by_name(
                 blocking(move || engine.tag_image(&name, &repo, &tag)).await?;
                 return Ok(StatusCode::CREATED.into_response());
             }
-            if split("/push").is_some() {
-                return Err(ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "pushing images is not supported by this daemon yet",
-                ));
+            if let Some(name) = split("/push") {
+                let name = name.to_string();
+                let tag = q.get("tag").map(str::to_string);
+                let auth = registry_auth(&headers)?;
+                return Ok(progress_stream(move |progress| async move {
+                    engine
+                        .push_image(&name, tag.as_deref(), auth, progress)
+                        .await
+                        .map(drop)
+                }));
             }
         }
         Method::DELETE => {
@@ -186,4 +204,70 @@ pub async fn by_name(
         _ => {}
     }
     Err(ApiError::not_found("page not found"))
+}
+
+/// `X-Registry-Auth`: base64url JSON `{"username", "password", "identitytoken", ...}`.
+fn registry_auth(headers: &axum::http::HeaderMap) -> ApiResult<Option<berth_distribution::Auth>> {
+    use base64::Engine as _;
+    let Some(raw) = headers
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth header: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth header: {e}")))?;
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    let auth = berth_distribution::Auth {
+        username: s("username"),
+        password: s("password"),
+        identity_token: s("identitytoken"),
+    };
+    if auth.username.is_empty() && auth.identity_token.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(auth))
+}
+
+/// A JSON-message stream fed by an engine operation; its error becomes the last message.
+fn progress_stream<F, Fut>(op: F) -> Response
+where
+    F: FnOnce(berth_engine::distribution::ProgressFn) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = berth_engine::Result<()>> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let progress_tx = tx.clone();
+    let progress: berth_engine::distribution::ProgressFn = std::sync::Arc::new(move |v| {
+        let _ = progress_tx.send(v);
+    });
+    tokio::spawn(async move {
+        if let Err(e) = op(progress).await {
+            let m = e.to_string();
+            let _ = tx.send(json!({"errorDetail": {"message": m}, "error": m}));
+        }
+    });
+    super::message_stream(rx)
+}
+
+/// `POST /auth`: `{"username", "password", "serveraddress"}` checked against the registry.
+pub async fn auth(
+    State(engine): State<AppState>,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<Response> {
+    let s = |k: &str| body[k].as_str().unwrap_or("").to_string();
+    let auth = berth_distribution::Auth {
+        username: s("username"),
+        password: s("password"),
+        identity_token: s("identitytoken"),
+    };
+    let server = s("serveraddress");
+    let v = engine.registry_login(auth, &server).await?;
+    Ok(Json(v).into_response())
 }

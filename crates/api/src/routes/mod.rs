@@ -39,3 +39,21 @@ pub fn body_reader(body: axum::body::Body) -> impl std::io::Read + Send + 'stati
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
 }
+
+/// A streaming `application/json` response: one JSON message per line, as they arrive.
+pub fn message_stream(
+    rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) -> axum::response::Response {
+    use futures_util::StreamExt;
+    let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|v| {
+        let mut b = v.to_string().into_bytes();
+        b.push(b'\n');
+        Ok::<_, std::convert::Infallible>(bytes::Bytes::from(b))
+    });
+    let mut r = axum::response::Response::new(axum::body::Body::from_stream(stream));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r
+}

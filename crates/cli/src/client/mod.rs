@@ -186,9 +186,16 @@ pub struct Request {
     body: Option<Body>,
     content_type: Option<&'static str>,
     content_length: Option<u64>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Request {
+    /// Adds a request header (`X-Registry-Auth`).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request {
+        self.headers.push((name, value.into()));
+        self
+    }
+
     pub fn new(method: Method, path: impl Into<String>) -> Request {
         Request {
             method,
@@ -197,6 +204,7 @@ impl Request {
             body: None,
             content_type: None,
             content_length: None,
+            headers: Vec::new(),
         }
     }
 
@@ -381,6 +389,9 @@ impl Client {
             .header(USER_AGENT, format!("berth-cli/{CLIENT_VERSION}"));
         for (k, v) in extra {
             builder = builder.header(*k, *v);
+        }
+        for (k, v) in &req.headers {
+            builder = builder.header(*k, v.as_str());
         }
         if let Some(ct) = req.content_type {
             builder = builder.header(CONTENT_TYPE, ct);

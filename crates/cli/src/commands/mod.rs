@@ -94,6 +94,14 @@ pub enum Command {
     Rmi(image::remove::RemoveArgs),
     /// Load an image from a tar archive or STDIN
     Load(image::load::LoadArgs),
+    /// Download an image from a registry
+    Pull(image::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(image::registry::PushArgs),
+    /// Log in to a registry
+    Login(image::registry::LoginArgs),
+    /// Log out from a registry
+    Logout(image::registry::LogoutArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(image::save::SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -191,6 +199,10 @@ pub async fn dispatch(command: Command, ctx: &mut Ctx) -> anyhow::Result<()> {
         Command::Tag(args) => image::tag::run(ctx, args).await,
         Command::Rmi(args) => image::remove::run(ctx, args).await,
         Command::Load(args) => image::load::run(ctx, args).await,
+        Command::Pull(args) => image::registry::pull(ctx, args).await,
+        Command::Push(args) => image::registry::push(ctx, args).await,
+        Command::Login(args) => image::registry::login(ctx, args).await,
+        Command::Logout(args) => image::registry::logout(ctx, args).await,
         Command::Save(args) => image::save::run(ctx, args).await,
         Command::Import(args) => image::import::run(ctx, args).await,
         Command::Version(args) => system::version::run(ctx, args).await,

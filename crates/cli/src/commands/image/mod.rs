@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod list;
 pub mod load;
 pub mod prune;
+pub mod registry;
 pub mod remove;
 pub mod save;
 pub mod tag;
@@ -36,6 +37,10 @@ pub enum ImageCommand {
     Rm(remove::RemoveArgs),
     /// Remove unused images
     Prune(prune::PruneArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
     /// Load an image from a tar archive or STDIN
     Load(load::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -53,6 +58,8 @@ pub async fn dispatch(command: ImageCommand, ctx: &mut Ctx) -> anyhow::Result<()
         ImageCommand::Tag(args) => tag::run(ctx, args).await,
         ImageCommand::Rm(args) => remove::run(ctx, args).await,
         ImageCommand::Prune(args) => prune::run(ctx, args).await,
+        ImageCommand::Pull(args) => registry::pull(ctx, args).await,
+        ImageCommand::Push(args) => registry::push(ctx, args).await,
         ImageCommand::Load(args) => load::run(ctx, args).await,
         ImageCommand::Save(args) => save::run(ctx, args).await,
         ImageCommand::Import(args) => import::run(ctx, args).await,

@@ -1,0 +1,293 @@
+//! Pull and push against a real registry: Debian's distribution registry (`docker-registry`,
+//! started here on a free loopback port with a throwaway root, optionally with htpasswd
+//! auth), and the peer dockerd when it runs. Skips without root, the busybox image or the
+//! registry binary.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+/// A distribution registry on 127.0.0.1:<free port>, stopped (by pid) and removed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(htpasswd: Option<&str>) -> Option<Registry> {
+        let bin = ["/usr/bin/docker-registry", "/usr/local/bin/registry"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = tempfile::tempdir().ok()?;
+        let auth = match htpasswd {
+            Some(line) => {
+                let f = dir.path().join("htpasswd");
+                std::fs::write(&f, format!("{line}\n")).ok()?;
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    f.display()
+                )
+            }
+            None => String::new(),
+        };
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                dir.path().join("data").display()
+            ),
+        )
+        .ok()?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let r = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(r);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn push_and_pull_by_layer_with_reuse() {
+    let Some(d) = busybox_daemon() else { return };
+    let Some(reg) = Registry::start(None) else {
+        eprintln!("skipped: no docker-registry binary (apt-get install docker-registry)");
+        return;
+    };
+    let r = reg.addr();
+    let bb = format!("{r}/test/bb:1");
+    d.ok(&["tag", "busybox", &bb]);
+    let out = d.ok(&["push", &bb]);
+    assert!(
+        out.contains(&format!("The push refers to repository [{r}/test/bb]")),
+        "{out}"
+    );
+    assert!(out.contains("Pushed"), "{out}");
+    assert!(out.contains("1: digest: sha256:"), "{out}");
+    // Pushed again: every layer is there already.
+    let out = d.ok(&["push", &bb]);
+    assert!(out.contains("Layer already exists"), "{out}");
+    assert!(!out.contains("Pushed"), "{out}");
+
+    // A built image on top of busybox, pushed to another repository: the base layer is
+    // mounted from the first one, only the new layer moves.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo built > /built.txt\nCMD cat /built.txt\n",
+    )
+    .unwrap();
+    let app = format!("{r}/test/app:v2");
+    d.ok(&["build", "-t", &app, ctx.path().to_str().unwrap()]);
+    let out = d.ok(&["push", &app]);
+    assert!(out.contains("Mounted from test/bb"), "{out}");
+    assert_eq!(out.matches("Pushed").count(), 1, "{out}");
+
+    // Gone locally, pulled back: layers stream in, the image runs, RepoDigests recorded.
+    d.ok(&["rmi", &app]);
+    d.ok(&["builder", "prune", "-f"]);
+    let out = d.ok(&["pull", &app]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(
+        out.contains("Already exists"),
+        "the busybox layer is shared: {out}"
+    );
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    assert!(out.trim_end().ends_with(&app), "{out}");
+    assert_eq!(d.ok(&["run", "--rm", &app]), "built\n");
+    let (_, v) = d.api_json("GET", &format!("/images/{app}/json"));
+    let digests = v["RepoDigests"].to_string();
+    assert!(
+        digests.contains(&format!("{r}/test/app@sha256:")),
+        "{digests}"
+    );
+    // By digest.
+    let digest = v["RepoDigests"][0]
+        .as_str()
+        .unwrap()
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    d.ok(&["rmi", "-f", &app]);
+    let by_digest = format!("{r}/test/app@{digest}");
+    d.ok(&["pull", &by_digest]);
+    assert_eq!(d.ok(&["run", "--rm", &by_digest]), "built\n");
+
+    // Missing things fail with the registry's answer, exit 1.
+    let err = d.fails(&["pull", &format!("{r}/test/nope:1")]);
+    assert!(err.contains("test/nope"), "{err}");
+    let err = d.fails(&["push", &format!("{r}/test/unknown:1")]);
+    assert!(err.contains("No such image"), "{err}");
+}
+
+#[test]
+fn docker_pulls_what_berth_pushed_and_berth_pulls_what_docker_pushed() {
+    let Some(d) = busybox_daemon() else { return };
+    let docker = ["/usr/bin/docker"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let dockerd_up = docker.is_some_and(|dk| {
+        Command::new(dk)
+            .args(["-H", "unix:///var/run/docker.sock", "version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !dockerd_up {
+        eprintln!("skipped: the peer dockerd is not running (../shared/peers/setup.sh)");
+        return;
+    }
+    let Some(reg) = Registry::start(None) else {
+        eprintln!("skipped: no docker-registry binary");
+        return;
+    };
+    let dk = |args: &[&str]| {
+        Command::new("/usr/bin/docker")
+            .args(["-H", "unix:///var/run/docker.sock"])
+            .args(args)
+            .output()
+            .expect("docker")
+    };
+    let r = reg.addr();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo from-berth > /who\nCMD cat /who\n",
+    )
+    .unwrap();
+    let ours = format!("{r}/interop/berth:1");
+    d.ok(&["build", "-t", &ours, ctx.path().to_str().unwrap()]);
+    d.ok(&["push", &ours]);
+    let out = dk(&["pull", &ours]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dk(&["run", "--rm", &ours]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-berth\n");
+    // The other way: docker tags its busybox:local and pushes it; berth pulls and runs it.
+    let theirs = format!("{r}/interop/docker:1");
+    assert!(dk(&["tag", "busybox:local", &theirs]).status.success());
+    let out = dk(&["push", &theirs]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.ok(&["pull", &theirs]);
+    assert_eq!(d.ok(&["run", "--rm", &theirs, "echo", "hi"]), "hi\n");
+    let _ = dk(&["rmi", "-f", &ours, &theirs]);
+}
+
+#[test]
+fn login_and_pushes_with_basic_auth() {
+    let Some(d) = busybox_daemon() else { return };
+    let hash = Command::new("/usr/bin/python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt; print(crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let Some(hash) = hash.filter(|h| h.starts_with("$2")) else {
+        eprintln!("skipped: no bcrypt (python3 crypt) to make an htpasswd file");
+        return;
+    };
+    let Some(reg) = Registry::start(Some(&format!("tester:{hash}"))) else {
+        eprintln!("skipped: no docker-registry binary");
+        return;
+    };
+    let r = reg.addr();
+    let home = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["-H", &d.host()])
+            .args(args)
+            .env("DOCKER_CONFIG", home.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let image = format!("{r}/private/bb:1");
+    d.ok(&["tag", "busybox", &image]);
+    let out = cli(&["push", &image]);
+    assert!(!out.status.success(), "pushed without credentials");
+    let out = cli(&["login", "-u", "tester", "-p", "wrong", &r]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("login attempt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["login", "-u", "tester", "-p", "s3cret", &r]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"));
+    let cfg = std::fs::read_to_string(home.path().join("config.json")).unwrap();
+    assert!(cfg.contains(&r), "{cfg}");
+    let out = cli(&["push", &image]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.ok(&["rmi", &image]);
+    let out = cli(&["pull", &image]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["logout", &r]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Removing login credentials"));
+    d.ok(&["rmi", &image]);
+    assert!(
+        !cli(&["pull", &image]).status.success(),
+        "pulled after logout"
+    );
+}

@@ -149,6 +149,18 @@ fn push_and_pull_by_layer_with_reuse() {
     d.ok(&["pull", &by_digest]);
     assert_eq!(d.ok(&["run", "--rm", &by_digest]), "built\n");
 
+    // `run` pulls an image it does not have, as Docker's CLI does.
+    d.ok(&["rmi", "-f", &by_digest]);
+    d.ok(&["builder", "prune", "-f"]);
+    let out = d.cli(&["run", "--rm", &app]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "built\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"));
+
     // Missing things fail with the registry's answer, exit 1.
     let err = d.fails(&["pull", &format!("{r}/test/nope:1")]);
     assert!(err.contains("test/nope"), "{err}");
@@ -289,5 +301,31 @@ fn login_and_pushes_with_basic_auth() {
     assert!(
         !cli(&["pull", &image]).status.success(),
         "pulled after logout"
+    );
+}
+
+#[test]
+fn build_pulls_a_missing_base_image() {
+    let Some(d) = busybox_daemon() else { return };
+    let Some(reg) = Registry::start(None) else {
+        eprintln!("skipped: no docker-registry binary");
+        return;
+    };
+    let base = format!("{}/base/bb:1", reg.addr());
+    d.ok(&["tag", "busybox", &base]);
+    d.ok(&["push", &base]);
+    d.ok(&["rmi", &base]);
+    d.ok(&["rmi", "busybox"]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN echo ok > /ok\n"),
+    )
+    .unwrap();
+    let out = d.ok(&["build", "-t", "pulled-base:1", ctx.path().to_str().unwrap()]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(
+        d.ok(&["run", "--rm", "pulled-base:1", "cat", "/ok"]),
+        "ok\n"
     );
 }

@@ -136,6 +136,8 @@ pub(crate) struct Build<'a> {
     pub step_no: AtomicUsize,
     pub sink: &'a Sink,
     pub failed: AtomicBool,
+    /// The runtime the build was called from (pulls of missing base images run on it).
+    pub rt: Option<tokio::runtime::Handle>,
     results: Mutex<HashMap<usize, std::result::Result<Arc<StageOut>, String>>>,
     done: Condvar,
 }
@@ -359,6 +361,7 @@ impl Engine {
             step_no: AtomicUsize::new(0),
             sink,
             failed: AtomicBool::new(false),
+            rt: tokio::runtime::Handle::try_current().ok(),
             results: Mutex::new(HashMap::new()),
             done: Condvar::new(),
         };

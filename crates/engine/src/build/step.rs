@@ -244,7 +244,12 @@ impl Build<'_> {
                 stage: 0,
             }
         } else {
-            let rec = self.engine.resolve_image(&from).map_err(|e| {
+            let rec = match self.engine.resolve_image(&from) {
+                Ok(r) => Ok(r),
+                Err(Error::NoSuchImage(_)) if self.rt.is_some() => self.pull_base(&from, step)?,
+                Err(e) => Err(e),
+            }
+            .map_err(|e| {
                 Error::InvalidParameter(format!(
                     "failed to resolve FROM {from} (line {}): {e}",
                     st.line
@@ -308,6 +313,43 @@ impl Build<'_> {
             doc: state.doc,
             history: state.history,
         }))
+    }
+
+    /// Pulls a base image the store does not have, its progress as lines of step `step`.
+    fn pull_base(&self, from: &str, step: usize) -> Result<Result<berth_store::ImageRecord>> {
+        let Some(rt) = &self.rt else {
+            return Ok(Err(Error::NoSuchImage(from.to_string())));
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Value>();
+        let progress: crate::distribution::ProgressFn = std::sync::Arc::new(move |v: Value| {
+            let _ = tx.send(v);
+        });
+        let engine = self.engine.clone();
+        let name = from.to_string();
+        let job = rt.spawn(async move { engine.pull_image(&name, None, progress).await });
+        // Progress is shown as it comes; the pull's sender goes away when it ends.
+        for v in rx {
+            let status = v["status"].as_str().unwrap_or("");
+            if status.is_empty() || status == "Downloading" {
+                continue;
+            }
+            let id = v["id"]
+                .as_str()
+                .map(|i| format!("{i}: "))
+                .unwrap_or_default();
+            self.say(format!("#{step} {id}{status}"));
+        }
+        let pulled = rt
+            .block_on(job)
+            .map_err(|e| Error::Internal(format!("pulling {from}: {e}")))?;
+        match pulled {
+            Ok(id) => Ok(self
+                .engine
+                .store
+                .image(&id)?
+                .ok_or_else(|| Error::NoSuchImage(from.to_string()))),
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     fn lookup_in<'s>(&'s self, state: &'s State) -> impl Fn(&str) -> Option<String> + 's {

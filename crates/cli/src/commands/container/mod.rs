@@ -277,7 +277,14 @@ pub async fn pull_image(ctx: &mut Ctx, image: &str, platform: Option<&str>) -> a
         (None, Some(t)) => t.clone(),
         (None, None) => "latest".to_string(),
     };
-    let mut req = Request::post("/images/create").query("fromImage", named.familiar_name());
+    let mut req = Request::post("/images/create")
+        .query("fromImage", named.familiar_name())
+        .header(
+            "X-Registry-Auth",
+            crate::commands::image::registry::auth_header(
+                &crate::commands::image::registry::registry_of(&named.familiar_name()),
+            ),
+        );
     if let Some(p) = platform.filter(|p| !p.is_empty()) {
         req = req.query("platform", p);
     }

@@ -75,7 +75,7 @@ fn read_config() -> Value {
 }
 
 /// The registry part of an image name, as the config file keys it.
-fn registry_of(name: &str) -> String {
+pub(crate) fn registry_of(name: &str) -> String {
     let first = name.split('/').next().unwrap_or("");
     if name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
         first.to_string()
@@ -85,7 +85,7 @@ fn registry_of(name: &str) -> String {
 }
 
 /// The `X-Registry-Auth` value for `registry`, from the config file (empty JSON when none).
-fn auth_header(registry: &str) -> String {
+pub(crate) fn auth_header(registry: &str) -> String {
     let cfg = read_config();
     let entry = &cfg["auths"][registry];
     let mut auth = json!({"serveraddress": registry});

@@ -1,10 +1,37 @@
 #!/usr/bin/env bash
-# Fuzzes the Dockerfile parser (crates/dockerfile): parse + expansion + .dockerignore patterns
-# must never panic on any input. Usage: scripts/fuzz-dockerfile.sh [SECONDS]   (default 60)
-# Needs the nightly toolchain (rustup) and cargo-fuzz (installed from crates.io when missing).
-# Crashes land in crates/dockerfile/fuzz/artifacts/parse/; turn each into a unit test.
+# Fuzz the Dockerfile parser (crates/dockerfile) with cargo-fuzz.
+#
+#   scripts/fuzz-dockerfile.sh [SECONDS]      # default 60
+#
+# Installs cargo-fuzz if it is missing and runs the `parse` target on the
+# nightly toolchain for SECONDS. The corpus lives in
+# crates/dockerfile/fuzz/corpus/parse (seeded from fuzz/seeds); a crash is
+# saved under crates/dockerfile/fuzz/artifacts/parse and the script fails.
+# Builds use one job unless CARGO_BUILD_JOBS says otherwise.
 set -euo pipefail
+
 secs="${1:-60}"
-cd "$(dirname "$0")/../crates/dockerfile/fuzz"
-command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-cargo +nightly fuzz run parse corpus/parse -- -max_total_time="$secs" -max_len=4096
+case "$secs" in
+    ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
+esac
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+fuzz_dir="$root/crates/dockerfile/fuzz"
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz" >&2
+    cargo install cargo-fuzz
+fi
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    echo "cargo-fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2
+    exit 1
+fi
+
+mkdir -p "$fuzz_dir/corpus/parse"
+cp -n "$fuzz_dir"/seeds/* "$fuzz_dir/corpus/parse/" 2>/dev/null || true
+
+cd "$root/crates/dockerfile"
+exec cargo +nightly fuzz run parse \
+    "$fuzz_dir/corpus/parse" \
+    -- -max_total_time="$secs" -dict="$fuzz_dir/dockerfile.dict" -max_len=4096 -timeout=10

@@ -271,39 +271,6 @@ fn match_tokens(toks: &[Tok], s: &[char]) -> bool {
     }
 }
 
-/// A glob (`*` and `?` match `/` too) against a whole string, for `${v#pattern}`.
-pub(crate) fn glob_match_any(pattern: &str, s: &str) -> bool {
-    let Ok(toks) = compile(pattern) else {
-        return false;
-    };
-    let toks: Vec<Tok> = toks
-        .into_iter()
-        .map(|t| match t {
-            Tok::Star => Tok::All,
-            t => t,
-        })
-        .collect();
-    let chars: Vec<char> = s.chars().collect();
-    match_any(&toks, &chars)
-}
-
-fn match_any(toks: &[Tok], s: &[char]) -> bool {
-    let Some((first, rest)) = toks.split_first() else {
-        return s.is_empty();
-    };
-    match first {
-        Tok::All => (0..=s.len()).any(|n| match_any(rest, &s[n..])),
-        Tok::One => !s.is_empty() && match_any(rest, &s[1..]),
-        Tok::Lit(c) => s.first() == Some(c) && match_any(rest, &s[1..]),
-        Tok::Class { negated, items } => {
-            s.first()
-                .is_some_and(|c| items.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated)
-                && match_any(rest, &s[1..])
-        }
-        Tok::Star | Tok::Dirs => (0..=s.len()).any(|n| match_any(rest, &s[n..])),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::Matcher;

@@ -282,7 +282,10 @@ fn bad_dockerfiles_and_contexts_fail_clearly() {
             "FROM busybox\nCOPY a b /dir\n",
             "must be a directory and end with a /",
         ),
-        ("FROM nosuchimage:9\n", "failed to resolve FROM nosuchimage:9 (line 1)"),
+        (
+            "FROM nosuchimage:9\n",
+            "failed to resolve FROM nosuchimage:9 (line 1)",
+        ),
         (
             "FROM busybox\nRUN <<EOF\necho never ends\n",
             "unterminated heredoc",

@@ -292,7 +292,7 @@ fn bad_dockerfiles_and_contexts_fail_clearly() {
         ),
         (
             "FROM busybox\nENV X=${X:?must_be_set}\n",
-            "line 2: X: must_be_set",
+            "line 2: failed to process \"${X:?must_be_set}\": X: must_be_set",
         ),
     ];
     for (df, want) in cases {

@@ -65,14 +65,13 @@ for ((r = 0; r < runs; r++)); do
     eval "RESULTS_push_cold_$e+=($t)"
     t=$(time_ms engine "$e" push "$img")
     eval "RESULTS_push_warm_$e+=($t)"
-    engine "$e" rmi "$img" >/dev/null
-    # The local copy goes too, so every layer is fetched again.
-    engine "$e" rmi debian:bookworm >/dev/null
-    [[ $e == berth ]] && engine berth builder prune -f >/dev/null
+    # The image goes with all its names, so every layer is fetched again.
+    id=$(engine "$e" image inspect -f '{{.Id}}' "$img")
+    engine "$e" rmi -f "$id" >/dev/null
+    ! engine "$e" image inspect "$id" >/dev/null 2>&1 || bench_die "$e still has $id"
     t=$(time_ms engine "$e" pull "$img")
     eval "RESULTS_pull_cold_$e+=($t)"
     engine "$e" tag "$img" debian:bookworm
-    engine "$e" rmi "$img" >/dev/null
   done
 done
 for c in push_cold push_warm pull_cold; do

@@ -513,3 +513,78 @@ CMD ["sh", "-c", "stat -c '%u:%g %a %n' /etc/app/*.conf; cat /opt/pkg/inside.txt
     assert_eq!(v["Config"]["WorkingDir"], "/made/here");
     assert_eq!(v["Config"]["User"], "root");
 }
+
+#[test]
+fn add_fetches_urls() {
+    let Some(d) = busybox_daemon() else { return };
+    let served = tempfile::tempdir().unwrap();
+    std::fs::write(served.path().join("notes.txt"), "remote content\n").unwrap();
+    std::fs::write(served.path().join("pack.tar.gz"), b"\x1f\x8bnot really").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(served.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let good = sha256(b"remote content\n");
+    let df = format!(
+        "FROM busybox\nADD --checksum={good} {base}/notes.txt /dl/\nADD {base}/pack.tar.gz /dl/\nCMD stat -c '%a %n' /dl/notes.txt /dl/pack.tar.gz && cat /dl/notes.txt\n"
+    );
+    let ctx = context(&[("Dockerfile", &df)]);
+    let out = d.cli(&[
+        "build",
+        "--network",
+        "host",
+        "-t",
+        "remote:1",
+        path(ctx.path()),
+    ]);
+    let ok = out.status.success();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let bad = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD --checksum=sha256:{} {base}/notes.txt /x\n",
+            "0".repeat(64)
+        ),
+    )]);
+    let mismatch = d.cli(&["build", path(bad.path())]);
+    let copy_url = context(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nCOPY {base}/notes.txt /x\n"),
+    )]);
+    let copy_err = d.fails(&["build", path(copy_url.path())]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "{err}");
+    // Downloads are 0600 and never unpacked, even when they look like archives.
+    assert_eq!(
+        d.ok(&["run", "--rm", "remote:1"]),
+        "600 /dl/notes.txt\n600 /dl/pack.tar.gz\nremote content\n"
+    );
+    assert!(!mismatch.status.success());
+    assert!(String::from_utf8_lossy(&mismatch.stderr).contains("digest mismatch"));
+    assert!(
+        copy_err.contains("source can't be a URL for COPY"),
+        "{copy_err}"
+    );
+}

@@ -269,6 +269,34 @@ impl Client {
         }
     }
 
+    /// A plain `GET` of any http(s) URL (ADD's remote sources), following up to five redirects.
+    pub async fn get_url(&self, url: &str) -> Result<Response<Incoming>> {
+        let mut url = url.to_string();
+        for _ in 0..6 {
+            let req = Request::builder()
+                .method(Method::GET)
+                .uri(&url)
+                .body(full(Bytes::new()))
+                .map_err(|e| Error::Http(format!("{url}: {e}")))?;
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| Error::Http(format!("GET {url}: {}", error_chain(&e))))?;
+            if resp.status().is_redirection() {
+                if let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) {
+                    url = absolute(&url, loc);
+                    continue;
+                }
+            }
+            if !resp.status().is_success() {
+                return Err(Self::failure(resp, &format!("GET {url}")).await);
+            }
+            return Ok(resp);
+        }
+        Err(Error::Http(format!("GET {url}: too many redirects")))
+    }
+
     /// `GET /v2/` with the credentials: Ok when the registry accepts them.
     pub async fn check_login(&self, registry: &str) -> Result<()> {
         let url = format!("{}/v2/", self.base(registry));

@@ -211,6 +211,8 @@ enum RootSpec {
     Layers(Vec<LayerRecord>, String),
     /// A directory the build wrote (heredoc files).
     Dir(PathBuf),
+    /// Files ADD downloaded (copied as they are, never unpacked).
+    Remote(PathBuf),
 }
 
 impl Build<'_> {
@@ -350,6 +352,81 @@ impl Build<'_> {
                 .ok_or_else(|| Error::NoSuchImage(from.to_string()))),
             Err(e) => Ok(Err(e)),
         }
+    }
+
+    /// Downloads `url` into `dir` for ADD: named by the URL's last path segment, mode 0600,
+    /// mtime from `Last-Modified`; checked against `--checksum=sha256:...` when given.
+    fn download(&self, url: &str, dir: &std::path::Path, checksum: Option<&str>) -> Result<String> {
+        let rt = self.rt.as_ref().ok_or_else(|| {
+            Error::Internal("no runtime to download remote ADD sources on".into())
+        })?;
+        let path_part = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .splitn(4, '/')
+            .nth(3)
+            .unwrap_or("");
+        let name = path_part.rsplit('/').next().unwrap_or("").to_string();
+        let name = percent_encoding::percent_decode_str(&name)
+            .decode_utf8_lossy()
+            .into_owned();
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(Error::InvalidParameter(format!(
+                "cannot determine filename from url: {url}"
+            )));
+        }
+        let path = dir.join(&name);
+        let client = berth_distribution::Client::new(None, Vec::new())
+            .map_err(|e| Error::Registry(e.to_string()))?;
+        let modified = rt.block_on(async {
+            use http_body_util::BodyExt;
+            use tokio::io::AsyncWriteExt;
+            let resp = client
+                .get_url(url)
+                .await
+                .map_err(|e| Error::InvalidParameter(format!("ADD {url}: {e}")))?;
+            let modified = resp
+                .headers()
+                .get("last-modified")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+                .map(|t| t.timestamp());
+            let mut file = tokio::fs::File::create(&path)
+                .await
+                .map_err(Error::io(format!("creating {}", path.display())))?;
+            let mut body = resp.into_body();
+            while let Some(frame) = body.frame().await {
+                let frame =
+                    frame.map_err(|e| Error::InvalidParameter(format!("ADD {url}: {e}")))?;
+                if let Ok(data) = frame.into_data() {
+                    file.write_all(&data)
+                        .await
+                        .map_err(Error::io(format!("writing {}", path.display())))?;
+                }
+            }
+            file.flush()
+                .await
+                .map_err(Error::io("writing a download"))?;
+            Ok::<_, Error>(modified)
+        })?;
+        if let Some(want) = checksum {
+            let bytes = std::fs::read(&path).map_err(Error::io("reading a download"))?;
+            let got = Digest::of(&bytes);
+            if got.as_str() != want {
+                return Err(Error::InvalidParameter(format!(
+                    "ADD {url}: digest mismatch: expected {want}, got {got}"
+                )));
+            }
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(Error::io("setting a download's mode"))?;
+        if let Some(t) = modified {
+            let tv = nix::sys::time::TimeVal::new(t, 0);
+            let _ = nix::sys::stat::utimes(&path, &tv, &tv);
+        }
+        Ok(name)
     }
 
     fn lookup_in<'s>(&'s self, state: &'s State) -> impl Fn(&str) -> Option<String> + 's {
@@ -943,7 +1020,7 @@ impl Build<'_> {
                     what: "build context".into(),
                 })
             }
-            RootSpec::Dir(d) => {
+            RootSpec::Dir(d) | RootSpec::Remote(d) => {
                 let root = ScopedRoot::open(d)?;
                 f(&SourceRoot {
                     root: &root,
@@ -984,11 +1061,20 @@ impl Build<'_> {
                 "{keyword} --parents is not supported"
             )));
         }
+        let is_url = |s: &str| s.starts_with("http://") || s.starts_with("https://");
         if let Some(u) = c.sources.iter().find(|s| {
-            s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+            s.starts_with("git@") || (is_url(s) && (s.ends_with(".git") || s.contains(".git#")))
         }) {
             return Err(Error::InvalidParameter(format!(
-                "{keyword} {u}: fetching remote sources is not supported by this builder; download it in a RUN step"
+                "{keyword} {u}: git sources are not supported by this builder; clone in a RUN step"
+            )));
+        }
+        let (urls, locals): (Vec<String>, Vec<String>) =
+            c.sources.iter().cloned().partition(|s| is_url(s));
+        if !add && !urls.is_empty() {
+            return Err(Error::InvalidParameter(format!(
+                "source can't be a URL for COPY: {}",
+                urls[0]
             )));
         }
         let chmod = match &c.chmod {
@@ -1006,8 +1092,21 @@ impl Build<'_> {
         let spec = self.root_spec(c.from.as_deref(), state.stage, line)?;
         // Heredoc sources are files the build writes.
         let mut specs: Vec<(RootSpec, Vec<String>)> = Vec::new();
-        if !c.sources.is_empty() {
-            specs.push((spec.clone(), c.sources.clone()));
+        if !locals.is_empty() {
+            specs.push((spec.clone(), locals));
+        }
+        if !urls.is_empty() {
+            // Remote files are fetched on every build (their content is part of the key), as
+            // Docker does; they are copied as files, never unpacked.
+            let dir = self
+                .dir
+                .join(format!("remote-{}", hex::encode(rand::random::<[u8; 4]>())));
+            std::fs::create_dir_all(&dir).map_err(Error::io("creating a download directory"))?;
+            let mut names = Vec::new();
+            for u in &urls {
+                names.push(self.download(u, &dir, c.checksum.as_deref())?);
+            }
+            specs.push((RootSpec::Remote(dir), names));
         }
         if !c.heredocs.is_empty() {
             let step_hint = self.step_no.load(Ordering::SeqCst) + 1;
@@ -1043,6 +1142,7 @@ impl Build<'_> {
             let prefix = match spec {
                 RootSpec::Context => String::new(),
                 RootSpec::Dir(_) => "<<".into(),
+                RootSpec::Remote(_) => "url:".into(),
                 RootSpec::Layers(_, what) => format!("{what}:"),
             };
             files.extend(fp.into_iter().map(|(k, v)| (format!("{prefix}{k}"), v)));
@@ -1125,7 +1225,8 @@ impl Build<'_> {
                                     continue;
                                 }
                                 let e = &s.entries[0];
-                                if add && e.meta.is_file() && sources::is_tar_archive(&e.host) {
+                                let remote = matches!(spec, RootSpec::Remote(_));
+                                if add && !remote && e.meta.is_file() && sources::is_tar_archive(&e.host) {
                                     archives.push(e.host.clone());
                                     continue;
                                 }

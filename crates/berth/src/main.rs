@@ -26,6 +26,11 @@ fn main() -> ExitCode {
         let code = berth_runtime::cli::main(prog, rest);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    // `berth registry serve …`: an OCI distribution registry (no daemon needed).
+    if args.get(1).is_some_and(|a| a == "registry") {
+        let code = berth_registry::main(&args[2..]);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     match berth_cli::run(args) {
         berth_cli::Outcome::Exit(code) => ExitCode::from(code.clamp(0, 255) as u8),
         berth_cli::Outcome::Daemon(args) => match daemon::run(*args) {

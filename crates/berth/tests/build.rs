@@ -588,3 +588,63 @@ fn add_fetches_urls() {
         "{copy_err}"
     );
 }
+
+#[test]
+fn a_client_that_goes_away_cancels_the_build() {
+    let Some(d) = busybox_daemon() else { return };
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN sleep 60\nRUN echo never\n")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "-H",
+            &d.host(),
+            "build",
+            "-t",
+            "cancelled:1",
+            path(ctx.path()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the RUN step's container runs, then drop the client.
+    let mut started = false;
+    for _ in 0..200 {
+        if !d.ok(&["ps", "-q"]).trim().is_empty() {
+            started = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(started, "the RUN step never started");
+    let _ = child.kill();
+    let _ = child.wait();
+    // The daemon notices, kills the step's container and removes it; nothing is tagged and
+    // no build directory or mount is left.
+    let mut clean = false;
+    for _ in 0..200 {
+        if d.ok(&["ps", "-aq"]).trim().is_empty() {
+            clean = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        clean,
+        "the build container is still there: {}",
+        d.ok(&["ps", "-a"])
+    );
+    assert!(d.cli(&["image", "inspect", "cancelled:1"]).status.code() != Some(0));
+    let work = d.image_root().parent().unwrap().join("build");
+    for _ in 0..100 {
+        if !work.exists() || std::fs::read_dir(&work).unwrap().count() == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!work.exists() || std::fs::read_dir(&work).unwrap().count() == 0);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(work.to_str().unwrap()),
+        "a build mount is left"
+    );
+}

@@ -52,9 +52,22 @@ pub async fn build(
             .get("networkmode")
             .map(str::to_string)
             .filter(|n| !n.is_empty()),
+        cancel: Default::default(),
     };
+    let cancel = opts.cancel.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let reader = body_reader(body);
+    // A client that goes away (Ctrl-C, a dropped connection) drops the response body and with
+    // it the receiver: the build is cancelled then, even while a RUN step prints nothing.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tx.clone();
+    let watched = cancel.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = watcher.closed() => watched.store(true, std::sync::atomic::Ordering::SeqCst),
+            _ = done_rx => {}
+        }
+    });
     tokio::task::spawn_blocking(move || {
         let progress = tx.clone();
         let send = move |p: Progress| {
@@ -62,9 +75,14 @@ pub async fn build(
                 Progress::Line(l) => json!({ "stream": l }),
                 Progress::Aux(v) => json!({ "aux": v }),
             };
-            let _ = progress.send(msg);
+            // The receiver is gone when the client disconnected: stop the build.
+            if progress.send(msg).is_err() {
+                cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
         };
-        match engine.build(&opts, reader, &send) {
+        let result = engine.build(&opts, reader, &send);
+        let _ = done_tx.send(());
+        match result {
             Ok(id) => {
                 let _ = tx.send(json!({"aux": {"ID": id.as_str()}}));
                 if opts.quiet {

@@ -43,6 +43,9 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// `networkmode`: the default network of RUN steps.
     pub network_mode: Option<String>,
+    /// Set when the client went away: the build stops at the next step, killing a running
+    /// RUN container.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// One message of the build's progress stream.
@@ -143,6 +146,10 @@ pub(crate) struct Build<'a> {
 }
 
 impl Build<'_> {
+    pub(crate) fn cancelled(&self) -> bool {
+        self.opts.cancel.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn say(&self, line: impl Into<String>) {
         if self.opts.quiet {
             return;

@@ -300,6 +300,9 @@ impl Build<'_> {
             )?;
         }
         for (i, ins) in st.instructions.iter().enumerate() {
+            if self.cancelled() {
+                return Err(Error::Internal("the build was cancelled".into()));
+            }
             if self.failed.load(Ordering::SeqCst) {
                 return Err(Error::Internal(format!(
                     "stage {idx}: cancelled, another stage failed"
@@ -947,7 +950,13 @@ impl Build<'_> {
             let mut cursor = engine.log_cursor(&id, true)?;
             let t0 = Instant::now();
             engine.start_container(&id)?;
+            let mut killed = false;
             loop {
+                if !killed && (self.cancelled() || self.failed.load(Ordering::SeqCst)) {
+                    // The client went away (or another stage failed): stop the step now.
+                    let _ = engine.kill_container(&id, Some("KILL"));
+                    killed = true;
+                }
                 let running = engine.is_running(&id);
                 let entries = cursor
                     .read()
@@ -964,6 +973,9 @@ impl Build<'_> {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
+            }
+            if killed {
+                return Err(Error::Internal("the build was cancelled".into()));
             }
             let c = engine.container(&id)?;
             let code = c.state.exit_code;

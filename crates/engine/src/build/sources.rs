@@ -8,8 +8,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 use crate::container_fs::ScopedRoot;
 use crate::{Error, Result};
 use berth_dockerfile::ignore::{glob_match, has_wildcard, Matcher};
@@ -232,17 +230,20 @@ pub(crate) fn fingerprint(
                 join(&s.rel, &e.rel)
             };
             let (uid, gid) = root_owner.unwrap_or((e.meta.uid(), e.meta.gid()));
-            let mut h = Sha256::new();
-            h.update(format!(
-                "{}:{:o}:{uid}:{gid}:",
-                kind_of(&e.meta),
-                e.meta.mode() & 0o7777
-            ));
+            let mut h = blake3::Hasher::new();
+            h.update(
+                format!(
+                    "{}:{:o}:{uid}:{gid}:",
+                    kind_of(&e.meta),
+                    e.meta.mode() & 0o7777
+                )
+                .as_bytes(),
+            );
             match kind_of(&e.meta) {
                 "f" => {
                     let mut f = std::fs::File::open(&e.host)
                         .map_err(Error::io(format!("reading {name}")))?;
-                    let mut buf = vec![0u8; 1 << 16];
+                    let mut buf = vec![0u8; 1 << 18];
                     loop {
                         let n = f
                             .read(&mut buf)
@@ -258,10 +259,12 @@ pub(crate) fn fingerprint(
                         .map_err(Error::io(format!("reading link {name}")))?;
                     h.update(t.to_string_lossy().as_bytes());
                 }
-                "c" | "b" => h.update(e.meta.rdev().to_le_bytes()),
+                "c" | "b" => {
+                    h.update(&e.meta.rdev().to_le_bytes());
+                }
                 _ => {}
             }
-            out.insert(name, hex::encode(&h.finalize()[..16]));
+            out.insert(name, hex::encode(&h.finalize().as_bytes()[..16]));
         }
     }
     Ok(out)

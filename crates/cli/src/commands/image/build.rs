@@ -147,6 +147,8 @@ pub async fn run(ctx: &mut Ctx, args: BuildArgs) -> anyhow::Result<()> {
         .flag("rm", args.rm)
         .flag("forcerm", args.force_rm);
     let mut body = tempfile::tempfile()?;
+    let mut piped: Option<std::io::PipeReader> = None;
+    let mut writer_thread: Option<std::thread::JoinHandle<anyhow::Result<()>>> = None;
     if args.context == "-" {
         let mut stdin = std::io::stdin().lock();
         std::io::copy(&mut stdin, &mut body)?;
@@ -214,31 +216,61 @@ pub async fn run(ctx: &mut Ctx, args: BuildArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         let ignore = Matcher::parse(&ignore_text).map_err(|e| anyhow::anyhow!(e))?;
         let keep = vec![df_name.clone(), ".dockerignore".to_string()];
-        {
-            let mut w = std::io::BufWriter::new(&mut body);
+        // The tar streams straight into the request while the walk goes on (no temp copy).
+        let (reader, writer) = std::io::pipe()?;
+        let walk_dir = dir.clone();
+        let name = df_name.clone();
+        writer_thread = Some(std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, writer);
             let mut tar = tar::Builder::new(&mut w);
             tar.follow_symlinks(false);
             tar.mode(tar::HeaderMode::Complete);
-            walk(&dir, "", &ignore, &keep, &mut tar)?;
+            walk(&walk_dir, "", &ignore, &keep, &mut tar)?;
             if let Some(text) = &outside {
                 let mut h = tar::Header::new_gnu();
                 h.set_size(text.len() as u64);
                 h.set_mode(0o644);
                 h.set_mtime(0);
                 h.set_entry_type(tar::EntryType::Regular);
-                tar.append_data(&mut h, &df_name, text.as_slice())?;
+                tar.append_data(&mut h, &name, text.as_slice())?;
             }
             tar.finish()?;
             drop(tar);
             w.flush()?;
-        }
+            Ok(())
+        }));
+        piped = Some(reader);
         req = req.query("dockerfile", df_name);
     }
-    let len = body.stream_position()?;
-    body.rewind()?;
-    let file = tokio::fs::File::from_std(body);
-    let req = req.stream_body(file, "application/x-tar", Some(len));
-    let response = ctx.client.send(req).await?;
+    let req = match piped {
+        Some(reader) => {
+            let file =
+                tokio::fs::File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+            req.stream_body(file, "application/x-tar", None)
+        }
+        None => {
+            let len = body.stream_position()?;
+            body.rewind()?;
+            req.stream_body(
+                tokio::fs::File::from_std(body),
+                "application/x-tar",
+                Some(len),
+            )
+        }
+    };
+    let sent = ctx.client.send(req).await;
+    // A context that could not be read says so, rather than the daemon's "truncated tar".
+    if let Some(t) = writer_thread {
+        // Joined off the runtime: the connection still has to drain the pipe meanwhile.
+        match tokio::task::spawn_blocking(move || t.join()).await {
+            Ok(Ok(Err(e))) => {
+                return Err(StatusError::new(1, format!("error checking context: {e}")).into())
+            }
+            Ok(Err(_)) | Err(_) => return Err(anyhow::anyhow!("the context writer panicked")),
+            Ok(Ok(Ok(()))) => {}
+        }
+    }
+    let response = sent?;
     let mut stream = JsonStream::from_body(response.into_body());
     let opts = DisplayOptions {
         is_terminal: ctx.streams.stdout_is_terminal && args.progress != "plain",

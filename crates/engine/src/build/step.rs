@@ -951,6 +951,7 @@ impl Build<'_> {
             let t0 = Instant::now();
             engine.start_container(&id)?;
             let mut killed = false;
+            let mut last_beat = Instant::now();
             loop {
                 if !killed && (self.cancelled() || self.failed.load(Ordering::SeqCst)) {
                     // The client went away (or another stage failed): stop the step now.
@@ -971,6 +972,12 @@ impl Build<'_> {
                 }
                 if !running {
                     break;
+                }
+                // A quiet step still writes now and then: only a write tells a server that its
+                // client went away.
+                if last_beat.elapsed() >= Duration::from_secs(1) {
+                    (self.sink)(super::Progress::Aux(json!({})));
+                    last_beat = Instant::now();
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

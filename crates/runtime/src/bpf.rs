@@ -163,11 +163,14 @@ pub fn compile_cached(profile: &LinuxSeccomp) -> io::Result<Option<Arc<Vec<u8>>>
         return Ok(v.clone());
     }
     let compiled = compile(profile)?.map(Arc::new);
-    cache
+    // Two threads may compile the same profile at once: the first stored program wins, so
+    // every caller shares one copy.
+    Ok(cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(key, compiled.clone());
-    Ok(compiled)
+        .entry(key)
+        .or_insert(compiled)
+        .clone())
 }
 
 /// Before the bundle is written: when `spec` has a seccomp profile that can be precompiled,

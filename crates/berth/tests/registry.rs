@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -328,4 +328,169 @@ fn build_pulls_a_missing_base_image() {
         d.ok(&["run", "--rm", "pulled-base:1", "cat", "/ok"]),
         "ok\n"
     );
+}
+
+/// A registry that misbehaves on purpose, per repository:
+/// `ok/*` serves the image right; `wrong/*` serves other bytes for the layer; `cut/*` closes
+/// the layer's stream halfway; `junk/*` serves a manifest that is not JSON; `flaky/*` answers
+/// the first layer request with 503 and the next ones right.
+struct BadRegistry {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BadRegistry {
+    fn start(layer: Vec<u8>, config: Vec<u8>, manifest: Vec<u8>) -> BadRegistry {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let flaky_hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let layer_digest = sha256(&layer);
+        let config_digest = sha256(&config);
+        std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((mut s, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                s.set_nonblocking(false).unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let repo = path
+                    .trim_start_matches("/v2/")
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let send = |s: &mut TcpStream, status: &str, ct: &str, body: &[u8], len: usize| {
+                    let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ct}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n");
+                    let _ = s.write_all(body);
+                };
+                if path == "/v2/" {
+                    send(&mut s, "200 OK", "application/json", b"{}", 2);
+                } else if path.contains("/manifests/") {
+                    if repo == "junk" {
+                        send(
+                            &mut s,
+                            "200 OK",
+                            "application/vnd.oci.image.manifest.v1+json",
+                            b"{not json",
+                            9,
+                        );
+                    } else {
+                        send(
+                            &mut s,
+                            "200 OK",
+                            "application/vnd.oci.image.manifest.v1+json",
+                            &manifest,
+                            manifest.len(),
+                        );
+                    }
+                } else if path.ends_with(&config_digest) {
+                    send(
+                        &mut s,
+                        "200 OK",
+                        "application/octet-stream",
+                        &config,
+                        config.len(),
+                    );
+                } else if path.ends_with(&layer_digest) {
+                    match repo.as_str() {
+                        "wrong" => {
+                            let mut other = layer.clone();
+                            let n = other.len();
+                            other[n / 2] ^= 0xff;
+                            send(&mut s, "200 OK", "application/octet-stream", &other, n);
+                        }
+                        "cut" => send(
+                            &mut s,
+                            "200 OK",
+                            "application/octet-stream",
+                            &layer[..layer.len() / 2],
+                            layer.len(),
+                        ),
+                        "flaky"
+                            if flaky_hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                                == 0 =>
+                        {
+                            send(&mut s, "503 Service Unavailable", "text/plain", b"busy", 4)
+                        }
+                        _ => send(
+                            &mut s,
+                            "200 OK",
+                            "application/octet-stream",
+                            &layer,
+                            layer.len(),
+                        ),
+                    }
+                } else {
+                    send(&mut s, "404 Not Found", "application/json", b"{}", 2);
+                }
+            }
+        });
+        BadRegistry { port, stop }
+    }
+}
+
+impl Drop for BadRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn registry_faults_give_clear_errors_and_store_nothing() {
+    let Some(d) = busybox_daemon() else { return };
+    let layer = layer_tar(&[
+        Entry::Dir("srv"),
+        Entry::File("srv/data.bin", payload(7, 300_000), 0o644),
+    ]);
+    let diff = sha256(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff]},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": diff, "size": layer.len()}],
+    }))
+    .unwrap();
+    let bad = BadRegistry::start(layer.clone(), config, manifest);
+    let r = format!("127.0.0.1:{}", bad.port);
+    let layers_before = d.layer_count();
+    for (repo, want) in [("wrong", "digest"), ("cut", ""), ("junk", "does not parse")] {
+        let image = format!("{r}/{repo}/img:1");
+        let err = d.fails(&["pull", &image]);
+        assert!(err.contains(&r), "{repo}: the registry is named: {err}");
+        assert!(err.contains(repo), "{repo}: the repository is named: {err}");
+        if repo != "junk" {
+            assert!(err.contains(&diff), "{repo}: the digest is named: {err}");
+        }
+        assert!(err.contains(want), "{repo}: {err}");
+        assert!(d.cli(&["image", "inspect", &image]).status.code() != Some(0));
+        assert_eq!(d.layer_count(), layers_before, "{repo}: a layer was stored");
+    }
+    // A 503 on the first try: retried, and the pull completes.
+    let out = d.ok(&["pull", &format!("{r}/flaky/img:1")]);
+    assert!(out.contains("Retrying"), "{out}");
+    assert!(out.contains("Pull complete"), "{out}");
+    // After the failures, the right image pulls cleanly and runs.
+    d.ok(&["pull", &format!("{r}/ok/img:1")]);
+    let out = d.ok(&["system", "check"]);
+    assert!(!out.to_lowercase().contains("corrupt"), "{out}");
 }

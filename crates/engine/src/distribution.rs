@@ -18,6 +18,64 @@ use crate::{Engine, Error, Result};
 /// Layers downloaded at the same time (Docker's default is 3).
 const PARALLEL: usize = 3;
 
+/// Tries per layer download.
+const FETCH_TRIES: u32 = 3;
+
+/// One try at a layer: stream it from the registry through the store's verifying unpacker.
+async fn fetch_layer(
+    engine: &Arc<Engine>,
+    client: &Client,
+    repo: &Repo,
+    blob: &Digest,
+    size: u64,
+    short: &str,
+    progress: &ProgressFn,
+) -> Result<berth_store::PreparedLayer> {
+    let name = |e: &dyn std::fmt::Display| {
+        Error::Registry(format!(
+            "layer {blob} of {}/{}: {e}",
+            repo.registry, repo.name
+        ))
+    };
+    let resp = client
+        .blob(repo, blob.as_str(), 0)
+        .await
+        .map_err(|e| name(&e))?;
+    let total = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(size);
+    let stream = resp
+        .into_body()
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    let b2 = blob.clone();
+    let report = CountingProgress {
+        short: short.to_string(),
+        total,
+        seen: 0,
+        last: 0,
+        progress: progress.clone(),
+    };
+    let engine = engine.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let mut counted = Counting {
+            inner: bridge,
+            report,
+        };
+        engine
+            .store
+            .prepare_layer_from_stream(&mut counted, Some(&b2))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    r.map_err(|e| name(&e))
+}
+
 /// Where progress messages go (cloned into the threads that unpack layers).
 pub type ProgressFn = Arc<dyn Fn(Value) + Send + Sync>;
 
@@ -238,48 +296,21 @@ impl Engine {
             let progress = progress.clone();
             async move {
                 let short = blob.hex()[..12].to_string();
-                let resp = client
-                    .blob(&repo, blob.as_str(), 0)
-                    .await
-                    .map_err(dist_err)?;
-                let total = resp
-                    .headers()
-                    .get("content-length")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(size);
-                let stream = resp
-                    .into_body()
-                    .into_data_stream()
-                    .map(|r| r.map_err(std::io::Error::other));
-                let reader = tokio_util::io::StreamReader::new(stream);
-                let bridge = tokio_util::io::SyncIoBridge::new(reader);
-                let b2 = blob.clone();
-                let report = CountingProgress {
-                    short: short.clone(),
-                    total,
-                    seen: 0,
-                    last: 0,
-                    progress: progress.clone(),
+                // A failed transfer (refused, 5xx, cut short, wrong bytes) is tried again from
+                // the start, after 0.2 s and 0.8 s; nothing of a failed try is kept.
+                let mut attempt = 0u32;
+                let prepared = loop {
+                    attempt += 1;
+                    match fetch_layer(&engine, client, &repo, &blob, size, &short, &progress).await {
+                        Ok(p) => break p,
+                        Err(e) if attempt < FETCH_TRIES => {
+                            tracing::warn!(layer = %blob, attempt, error = %e, "layer download failed; retrying");
+                            progress(json!({"status": format!("Retrying in {} ms", 200 * 4u64.pow(attempt - 1)), "id": short}));
+                            tokio::time::sleep(std::time::Duration::from_millis(200 * 4u64.pow(attempt - 1))).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 };
-                let p = tokio::task::spawn_blocking(move || {
-                    let mut counted = Counting {
-                        inner: bridge,
-                        report,
-                    };
-                    let r = engine
-                        .store
-                        .prepare_layer_from_stream(&mut counted, Some(&b2));
-                    (r, counted.report.seen)
-                })
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
-                let prepared = p.0.map_err(|e| {
-                    Error::InvalidParameter(format!(
-                        "layer {blob} of {}/{}: {e}",
-                        repo.registry, repo.name
-                    ))
-                })?;
                 progress(msg(&short, "Verifying Checksum"));
                 progress(msg(&short, "Download complete"));
                 prepared.check_diff_id(&expected_diff).map_err(|e| {

@@ -462,3 +462,53 @@ fn berth_docker_and_skopeo_move_images_through_it() {
         eprintln!("skipped docker part: the peer dockerd is not running");
     }
 }
+
+#[test]
+fn fifty_concurrent_pushes_of_overlapping_images_keep_every_blob_intact() {
+    let s = std::sync::Arc::new(Server::start(&[]));
+    // Ten shared layers; each of 50 pushers uploads three of them plus one of its own, then its
+    // manifest, all at once.
+    let shared: Vec<Vec<u8>> = (0..10).map(|i| payload(100 + i, 200_000)).collect();
+    let handles: Vec<_> = (0..50u64)
+        .map(|n| {
+            let s = s.clone();
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let repo = format!("load/img{}", n % 7);
+                let own = payload(1000 + n, 50_000);
+                let mut layers = vec![own];
+                for k in 0..3 {
+                    layers.push(shared[((n + k * 3) % 10) as usize].clone());
+                }
+                let config = format!("{{\"n\":{n}}}").into_bytes();
+                for blob in layers.iter().chain(std::iter::once(&config)) {
+                    put_blob(&s, &repo, blob);
+                }
+                let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+                    "layers": layers.iter().map(|l| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(l), "size": l.len()})).collect::<Vec<_>>()});
+                let body = serde_json::to_vec(&manifest).unwrap();
+                let (st, _, b) = s.req("PUT", &format!("/v2/{repo}/manifests/t{n}"), &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")], &body);
+                assert_eq!(st, 201, "{}", String::from_utf8_lossy(&b));
+                (repo, layers)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (repo, layers) = h.join().expect("a pusher panicked");
+        for l in layers {
+            let (st, _, body) = s.req("GET", &format!("/v2/{repo}/blobs/{}", sha256(&l)), &[], b"");
+            assert_eq!(st, 200);
+            assert_eq!(sha256(&body), sha256(&l), "a blob came back different");
+        }
+    }
+    // Oversized manifests are refused with 413.
+    let big = vec![b' '; 5 << 20];
+    let (st, _, body) = s.req(
+        "PUT",
+        "/v2/load/img0/manifests/huge",
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &big,
+    );
+    assert_eq!((st, code(&body).as_str()), (413, "SIZE_INVALID"));
+}

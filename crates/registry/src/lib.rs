@@ -689,7 +689,13 @@ async fn manifests(
                 .to_string();
             let bytes = axum::body::to_bytes(req.into_body(), MANIFEST_LIMIT)
                 .await
-                .map_err(|e| err(StatusCode::BAD_REQUEST, "SIZE_INVALID", e.to_string()))?;
+                .map_err(|_| {
+                    err(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "SIZE_INVALID",
+                        format!("manifest larger than {MANIFEST_LIMIT} bytes"),
+                    )
+                })?;
             let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 err(
                     StatusCode::BAD_REQUEST,

@@ -448,8 +448,11 @@ fn blobs(
             let mut f = std::fs::File::open(&path).map_err(internal)?;
             std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(internal)?;
             let file = tokio::fs::File::from_std(f);
-            let stream =
-                tokio_util::io::ReaderStream::new(tokio::io::AsyncReadExt::take(file, len));
+            // Large reads: every read of a tokio file is a trip to the blocking pool.
+            let stream = tokio_util::io::ReaderStream::with_capacity(
+                tokio::io::AsyncReadExt::take(file, len),
+                1 << 20,
+            );
             Ok(with_headers(status, &hdrs, Body::from_stream(stream)))
         }
         Method::DELETE => {

@@ -24,6 +24,11 @@ images=${BERTH_IMAGES_DIR:-/var/lib/berth-images}
 # shellcheck disable=SC2086
 detect_engines ${BENCH_ONLY:-berth docker}
 for e in "${BENCH_ENGINES[@]}"; do engine "$e" load -i "$images/debian.tar" >/dev/null; done
+# skopeo moves the same image between the tar / a directory and the registry: the transfer alone,
+# with no engine store on either side.
+if command -v skopeo >/dev/null && [[ " ${BENCH_ONLY:-berth docker skopeo} " == *" skopeo "* ]]; then
+  BENCH_ENGINES+=(skopeo)
+fi
 
 REG_PID="" REG_DIR="" REG=""
 start_registry() {
@@ -56,9 +61,21 @@ BENCH_CLEANUP+=("stop_registry")
 for e in "${BENCH_ENGINES[@]}"; do
   for c in push_cold push_warm pull_cold; do eval "RESULTS_${c}_$e=()"; done
 done
+skopeo_round() {
+  local img="$REG/bench/debian:skopeo" out
+  out=$(mktemp -d /var/tmp/berth-bench-skopeo.XXXXXX)
+  t=$(time_ms skopeo copy -q --dest-tls-verify=false "docker-archive:$images/debian.tar:debian:bookworm" "docker://$img")
+  RESULTS_push_cold_skopeo+=("$t")
+  t=$(time_ms skopeo copy -q --dest-tls-verify=false "docker-archive:$images/debian.tar:debian:bookworm" "docker://$img")
+  RESULTS_push_warm_skopeo+=("$t")
+  t=$(time_ms skopeo copy -q --src-tls-verify=false "docker://$img" "oci:$out/layout:x")
+  RESULTS_pull_cold_skopeo+=("$t")
+  rm -rf "$out"
+}
 for ((r = 0; r < runs; r++)); do
   for e in "${BENCH_ENGINES[@]}"; do
     start_registry
+    if [[ $e == skopeo ]]; then skopeo_round; continue; fi
     img="$REG/bench/debian:$e"
     engine "$e" tag debian:bookworm "$img"
     t=$(time_ms engine "$e" push "$img")

@@ -109,6 +109,11 @@ impl Client {
         }
     }
 
+    /// `<base>/v2/<name>/<tail>`.
+    fn repo_url(&self, repo: &Repo, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base(&repo.registry), repo.name)
+    }
+
     fn scope(repo: &Repo, push: bool) -> String {
         format!(
             "repository:{}:{}",
@@ -309,11 +314,7 @@ impl Client {
 
     /// `GET /v2/<name>/manifests/<reference>`: (bytes, media type).
     pub async fn manifest(&self, repo: &Repo, reference: &str) -> Result<(Bytes, String)> {
-        let url = format!(
-            "{}/v2/{}/manifests/{reference}",
-            self.base(&repo.registry),
-            repo.name
-        );
+        let url = self.repo_url(repo, &format!("manifests/{reference}"));
         let resp = self
             .send(
                 Method::GET,
@@ -360,11 +361,7 @@ impl Client {
 
     /// `GET /v2/<name>/blobs/<digest>` from byte `offset` on: the response (its body streams).
     pub async fn blob(&self, repo: &Repo, digest: &str, offset: u64) -> Result<Response<Incoming>> {
-        let url = format!(
-            "{}/v2/{}/blobs/{digest}",
-            self.base(&repo.registry),
-            repo.name
-        );
+        let url = self.repo_url(repo, &format!("blobs/{digest}"));
         let mut headers = Vec::new();
         if offset > 0 {
             headers.push(("Range", format!("bytes={offset}-")));
@@ -406,11 +403,7 @@ impl Client {
 
     /// `HEAD /v2/<name>/blobs/<digest>`.
     pub async fn blob_exists(&self, repo: &Repo, digest: &str) -> Result<bool> {
-        let url = format!(
-            "{}/v2/{}/blobs/{digest}",
-            self.base(&repo.registry),
-            repo.name
-        );
+        let url = self.repo_url(repo, &format!("blobs/{digest}"));
         let resp = self
             .send(Method::HEAD, &url, &[], None, &Self::scope(repo, true))
             .await?;
@@ -432,11 +425,7 @@ impl Client {
         repo: &Repo,
         mount: Option<(&str, &str)>,
     ) -> Result<Option<String>> {
-        let mut url = format!(
-            "{}/v2/{}/blobs/uploads/",
-            self.base(&repo.registry),
-            repo.name
-        );
+        let mut url = self.repo_url(repo, "blobs/uploads/");
         if let Some((digest, from)) = mount {
             url.push_str(&format!("?mount={digest}&from={from}"));
         }
@@ -525,11 +514,7 @@ impl Client {
         media_type: &str,
         bytes: Bytes,
     ) -> Result<String> {
-        let url = format!(
-            "{}/v2/{}/manifests/{reference}",
-            self.base(&repo.registry),
-            repo.name
-        );
+        let url = self.repo_url(repo, &format!("manifests/{reference}"));
         let resp = self
             .send(
                 Method::PUT,

@@ -95,7 +95,7 @@ impl Engine {
     }
 
     /// The image a step with this key made, if it is still stored.
-    pub(crate) fn cache_lookup(&self, key: &str) -> Result<Option<Digest>> {
+    pub(crate) fn cache_lookup(&self, key: &str) -> Result<Option<berth_store::ImageRecord>> {
         let row: Option<String> = self.store.with_conn(|c| {
             c.query_row(
                 "SELECT image_id FROM build_cache WHERE key = ?1",
@@ -107,13 +107,13 @@ impl Engine {
         let Some(id) = row.and_then(|s| Digest::parse(&s).ok()) else {
             return Ok(None);
         };
-        if self.store.image(&id)?.is_none() {
+        let Some(rec) = self.store.image(&id)? else {
             self.store.with_tx(|tx| {
                 tx.execute("DELETE FROM build_cache WHERE key = ?1", [key])?;
                 Ok(())
             })?;
             return Ok(None);
-        }
+        };
         let now = crate::containers::now_rfc3339();
         self.store.with_tx(|tx| {
             tx.execute(
@@ -122,7 +122,7 @@ impl Engine {
             )?;
             Ok(())
         })?;
-        Ok(Some(id))
+        Ok(Some(rec))
     }
 
     pub(crate) fn cache_record(&self, inputs: &StepInputs, image: &Digest) -> Result<()> {

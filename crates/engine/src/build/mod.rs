@@ -475,7 +475,7 @@ impl Engine {
         let cached = if opts.no_cache {
             None
         } else {
-            self.cache_lookup(&export.key())?
+            self.cache_lookup(&export.key())?.map(|r| r.id)
         };
         let image = match cached {
             Some(id) => id,

@@ -112,9 +112,11 @@ impl State {
         self.history.push(Value::Object(e));
     }
 
-    /// Records a metadata instruction: it becomes part of the next layer step's key.
-    fn chain(&mut self, text: &str) {
-        self.meta.push(text.to_string());
+    /// A metadata instruction: part of the next layer step's key, and an empty-layer history
+    /// entry.
+    fn metadata_step(&mut self, text: String) {
+        self.meta.push(text.clone());
+        self.push_history(text, true);
     }
 
     /// The key of the stage as it stands (its last step and the metadata after it).
@@ -137,6 +139,12 @@ fn string_list(v: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `ENV a=1 b=2` as history shows it.
+fn pairs_text(keyword: &str, pairs: &[(String, String)]) -> String {
+    let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{keyword} {}", joined.join(" "))
 }
 
 fn json_list(v: &[String]) -> String {
@@ -448,16 +456,8 @@ impl Build<'_> {
                 for (k, v) in pairs {
                     state.set_env(k, v);
                 }
-                let text = format!(
-                    "ENV {}",
-                    pairs
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-                state.chain(&text);
-                state.push_history(text, true);
+                let text = pairs_text("ENV", pairs);
+                state.metadata_step(text);
             }
             Command::Arg(args) => {
                 for a in args {
@@ -491,16 +491,8 @@ impl Build<'_> {
                 for (k, v) in pairs {
                     m.insert(k.clone(), json!(v));
                 }
-                let text = format!(
-                    "LABEL {}",
-                    pairs
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-                state.chain(&text);
-                state.push_history(text, true);
+                let text = pairs_text("LABEL", pairs);
+                state.metadata_step(text);
             }
             Command::Expose(ports) => {
                 let mut added = Vec::new();
@@ -518,40 +510,34 @@ impl Build<'_> {
                         .collect::<Vec<_>>()
                         .join(" ")
                 );
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::Volume(vols) => {
                 for v in vols.iter().filter(|v| !v.is_empty()) {
                     state.map_mut("Volumes").insert(v.clone(), json!({}));
                 }
                 let text = format!("VOLUME [{}]", vols.join(" "));
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::User(u) => {
                 state.config.insert("User".into(), json!(u));
                 let text = format!("USER {u}");
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::Shell(sh) => {
                 state.config.insert("Shell".into(), json!(sh));
                 let text = format!("SHELL {}", json_list(sh));
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::StopSignal(s) => {
                 state.config.insert("StopSignal".into(), json!(s));
                 let text = format!("STOPSIGNAL {s}");
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::Maintainer(m) => {
                 state.doc.insert("author".into(), json!(m));
                 let text = format!("MAINTAINER {m}");
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::Onbuild(inner) => {
                 let text = inner.source.trim().to_string();
@@ -559,8 +545,7 @@ impl Build<'_> {
                 list.push(text.clone());
                 state.config.insert("OnBuild".into(), json!(list));
                 let text = format!("ONBUILD {text}");
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::Healthcheck(h) => {
                 let v = match h {
@@ -592,16 +577,14 @@ impl Build<'_> {
                     }
                 };
                 state.config.insert("Healthcheck".into(), v);
-                state.chain(&src);
-                state.push_history(src.clone(), true);
+                state.metadata_step(src.clone());
             }
             Command::Cmd(c) => {
                 let argv = self.argv(state, c);
                 state.config.insert("Cmd".into(), json!(argv));
                 state.cmd_set = true;
                 let text = format!("CMD {}", json_list(&argv));
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::Entrypoint(c) => {
                 let argv = self.argv(state, c);
@@ -617,8 +600,7 @@ impl Build<'_> {
                     state.config.insert("Cmd".into(), Value::Null);
                 }
                 let text = format!("ENTRYPOINT {}", json_list(&argv));
-                state.chain(&text);
-                state.push_history(text, true);
+                state.metadata_step(text);
             }
             Command::Workdir(w) => {
                 let wd = abs_path(&state.workdir(), w);
@@ -682,18 +664,16 @@ impl Build<'_> {
         inputs.meta = std::mem::take(&mut state.meta);
         let key = inputs.key();
         if !self.opts.no_cache {
-            if let Some(id) = self.engine.cache_lookup(&key)? {
-                if let Some(rec) = self.engine.store.image(&id)? {
-                    let cfg = self.engine.image_config(&id)?;
-                    if let Some(h) = cfg.raw["history"].as_array().and_then(|h| h.last()) {
-                        state.history.push(h.clone());
-                    }
-                    state.layers = rec.layers;
-                    state.layer_image = Some(id);
-                    state.key = key;
-                    self.say(format!("#{step} CACHED"));
-                    return Ok(());
+            if let Some(rec) = self.engine.cache_lookup(&key)? {
+                let cfg = self.engine.image_config(&rec.id)?;
+                if let Some(h) = cfg.raw["history"].as_array().and_then(|h| h.last()) {
+                    state.history.push(h.clone());
                 }
+                state.layers = rec.layers;
+                state.layer_image = Some(rec.id);
+                state.key = key;
+                self.say(format!("#{step} CACHED"));
+                return Ok(());
             }
             let why = match state.first_miss {
                 Some(m) => format!("an earlier step (#{m}) was rebuilt"),

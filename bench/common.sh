@@ -125,6 +125,7 @@ stop_berth_daemon() {
     BERTH_PID=""
   fi
   if [[ -n $BERTH_TMP && -d $BERTH_TMP ]]; then
+    berth_network_cleanup
     # Innermost mounts first; never let rm follow a mount out of the temp dir.
     local m
     while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
@@ -133,6 +134,10 @@ stop_berth_daemon() {
     BERTH_TMP=""
   fi
 }
+
+# berth_network_cleanup: the default bridge and firewall chains the bench daemon made in the
+# host's namespace.
+berth_network_cleanup() { bash "$REPO_ROOT/scripts/network-cleanup.sh"; }
 
 # detect_engines [berth] [docker] [podman]: fill BENCH_ENGINES with the engines that work (default:
 # all three), starting the berth daemon. Prints "skipped: ..." for the others.

@@ -11,7 +11,7 @@ work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 sock="unix://$work/run/berth.sock"
 "$berth" daemon --root "$work/root" --exec-root "$work/run" -H "$sock" >"$work/daemon.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; bash scripts/network-cleanup.sh; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [[ -S $work/run/berth.sock ]] && break; sleep 0.05; done
 b() { echo "+ berth $*" >&2; "$berth" -H "$sock" "$@"; }
 images=${BERTH_IMAGES_DIR:-/var/lib/berth-images}
@@ -29,6 +29,16 @@ b history hello:demo
 b run -d --name demo-sleeper busybox sleep 30
 b ps
 b rm -f demo-sleeper
+# A user-defined network: a web server reached by name from another container and from the host
+# through a published port.
+b network create demo-net
+b run -d --name demo-web --network demo-net -p 127.0.0.1:18089:80 busybox httpd -f -p 80 -h /etc
+b run --rm --network demo-net busybox wget -qO- http://demo-web/hostname
+echo "+ curl http://127.0.0.1:18089/hostname" >&2
+curl -sf --retry 5 --retry-connrefused http://127.0.0.1:18089/hostname
+b port demo-web
+b rm -f demo-web
+b network rm demo-net
 b history busybox
 b image inspect --format '{{.Id}} {{json .Config.Cmd}} {{len .RootFS.Layers}} layer(s)' busybox
 b tag busybox demo/busybox:v1

@@ -75,6 +75,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/create", post(routes::images::create))
         .route("/images/get", get(routes::images::get_many))
         .route("/images/prune", post(routes::images::prune))
+        .route("/networks", get(routes::networks::list))
+        .route("/networks/create", post(routes::networks::create))
+        .route("/networks/prune", post(routes::networks::prune))
+        .route(
+            "/networks/{id}",
+            get(routes::networks::inspect).delete(routes::networks::remove),
+        )
+        .route("/networks/{id}/connect", post(routes::networks::connect))
+        .route(
+            "/networks/{id}/disconnect",
+            post(routes::networks::disconnect),
+        )
         .route("/volumes", get(routes::volumes::list))
         .route("/volumes/create", post(routes::volumes::create))
         .route("/volumes/prune", post(routes::volumes::prune))

@@ -62,6 +62,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
         root: args.root.clone(),
         exec_root: args.exec_root.clone(),
         insecure_registries: args.insecure_registries.clone(),
+        network_namespace: args.network_namespace.clone(),
     })
     .context("opening the engine state")?;
     let engine = Arc::new(engine);
@@ -73,6 +74,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let result = rt.block_on(async {
+        let shutdown = shutdown_signal();
         let mut listeners = Vec::new();
         for h in &hosts {
             let l = Listener::bind(h, tls.as_ref()).await?;
@@ -108,7 +110,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
                 }
             }
         });
-        berth_api::serve(engine, listeners, shutdown_signal(), Duration::from_secs(5)).await;
+        berth_api::serve(engine, listeners, shutdown, Duration::from_secs(5)).await;
         for s in sockets {
             let _ = std::fs::remove_file(s);
         }
@@ -119,19 +121,24 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (a signal that arrives while the daemon is still
+/// starting is kept, not fatal) and returns the future that completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; the daemon stops only when killed");
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("cannot install signal handlers; the daemon stops only when killed");
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }
 

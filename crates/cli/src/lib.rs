@@ -80,6 +80,11 @@ pub struct DaemonArgs {
     /// Registry (host[:port]) to reach over plain HTTP besides loopback
     #[arg(long = "insecure-registry", value_name = "REGISTRY")]
     pub insecure_registries: Vec<String>,
+    /// Network namespace (a pinned file, as `ip netns` makes) that plays the host for
+    /// containers: bridges, NAT, published ports and `--network host` live there instead of in
+    /// the daemon's own namespace (default: the daemon's)
+    #[arg(long = "network-namespace", value_name = "PATH")]
+    pub network_namespace: Option<PathBuf>,
     /// Set the logging format ("text"|"json")
     #[arg(long, default_value = "text")]
     pub log_format: String,

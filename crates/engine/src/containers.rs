@@ -58,6 +58,12 @@ pub struct ContainerRecord {
     /// Stopped or killed by the user: the restart policy is off until a manual start.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// While running: its endpoint on each network, by network name.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, crate::network::Endpoint>,
+    /// While running: its published ports.
+    #[serde(default)]
+    pub published: Vec<crate::network::Published>,
 }
 
 impl ContainerRecord {
@@ -559,6 +565,8 @@ impl Engine {
         let cfg = self.image_config(&rec_image.id)?;
         let host_config = host_config_with_defaults(body.get("HostConfig"));
         validate_host_config(&host_config)?;
+        let networking_config = body.get("NetworkingConfig").cloned().unwrap_or(Value::Null);
+        self.check_container_networks(&host_config, &networking_config)?;
         let id = loop {
             let bytes: [u8; 32] = rand::random();
             let id = hex::encode(bytes);
@@ -603,7 +611,7 @@ impl Engine {
             args: argv[1..].to_vec(),
             config,
             host_config,
-            networking_config: body.get("NetworkingConfig").cloned().unwrap_or(Value::Null),
+            networking_config,
             state: ContainerState {
                 status: "created".into(),
                 started_at: ZERO_TIME.into(),
@@ -612,6 +620,8 @@ impl Engine {
             },
             restart_count: 0,
             manually_stopped: false,
+            endpoints: BTreeMap::new(),
+            published: Vec::new(),
         };
         let _volumes = self.create_container_volumes(&id, &rec.config, &rec.host_config)?;
         let dir = self.container_dir(&id);
@@ -673,13 +683,7 @@ impl Engine {
             }},
             "Mounts": self.container_mounts(&c),
             "Config": c.config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
-                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-                "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-                "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {},
-            },
+            "NetworkSettings": self.container_network_settings(&c),
         }))
     }
 
@@ -828,12 +832,12 @@ impl Engine {
                 "ImageID": c.image_id.as_str(),
                 "Command": command,
                 "Created": parse_time(&c.created).map(|t| t.timestamp()).unwrap_or(0),
-                "Ports": [],
+                "Ports": self.container_ports_list(&c),
                 "Labels": labels,
                 "State": c.state.status,
                 "Status": Self::status_text(&c),
                 "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
-                "NetworkSettings": {"Networks": {}},
+                "NetworkSettings": {"Networks": self.container_network_settings(&c)["Networks"]},
                 "Mounts": mounts,
             }));
             if limit.is_some_and(|l| out.len() >= l) {

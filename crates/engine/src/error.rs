@@ -33,6 +33,9 @@ pub enum Error {
     ExecFailed(String),
     #[error("{0}")]
     InvalidParameter(String),
+    /// Refused by policy (HTTP 403): removing a predefined network, an overlapping pool.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotImplemented(String),
     /// A registry refused the credentials (or asked for some).
@@ -76,7 +79,7 @@ impl Error {
             | Error::MissingInArchive { .. }
             | Error::InvalidConfig { .. } => ErrorKind::InvalidParameter,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
-            Error::Unauthorized(_) => ErrorKind::Forbidden,
+            Error::Unauthorized(_) | Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Registry(_) => ErrorKind::Internal,
             Error::NotModified => ErrorKind::NotModified,
             Error::Io { .. } | Error::Internal(_) | Error::ExecFailed(_) | Error::Timeout => {

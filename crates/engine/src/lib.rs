@@ -22,6 +22,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod names;
+pub mod network;
 pub mod ops;
 pub mod overlay;
 pub mod restart;
@@ -49,6 +50,9 @@ pub struct EngineConfig {
     pub exec_root: PathBuf,
     /// Registries spoken to over plain HTTP besides loopback (`--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// The network namespace containers see as the host (`--network-namespace`); `None` is
+    /// the daemon's own.
+    pub network_namespace: Option<PathBuf>,
 }
 
 pub struct Engine {
@@ -66,6 +70,7 @@ pub struct Engine {
     pub(crate) op_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Exec instances by ID (in memory, as Docker keeps them).
     pub(crate) execs: Mutex<HashMap<String, exec::ExecInstance>>,
+    pub(crate) networks: network::Networks,
 }
 
 impl Engine {
@@ -101,8 +106,10 @@ impl Engine {
             changes: tokio::sync::watch::channel(0).0,
             op_locks: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            networks: network::Networks::default(),
         };
         engine.init_build_cache()?;
+        engine.init_networks()?;
         Ok(engine)
     }
 

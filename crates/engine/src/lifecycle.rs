@@ -209,13 +209,34 @@ impl Engine {
             hosts: Some(dir.join("hosts")),
             resolv_conf: Some(dir.join("resolv.conf")),
         };
-        let hosts = format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+        let (own, resolv) = self.container_dns_files(c);
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
+        for extra in c.host_config["ExtraHosts"].as_array().into_iter().flatten() {
+            if let Some((name, ip)) = extra.as_str().and_then(|e| e.split_once(':')) {
+                let ip = if ip == "host-gateway" {
+                    self.host_gateway_ip()
+                } else {
+                    ip.to_string()
+                };
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        if own.is_empty() {
+            hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
+        }
+        for line in own {
+            hosts.push_str(&line);
+            hosts.push('\n');
+        }
         for (path, text) in [
             (dir.join("hostname"), format!("{hostname}\n")),
             (dir.join("hosts"), hosts),
-            (dir.join("resolv.conf"), host_resolv_conf()),
+            (
+                dir.join("resolv.conf"),
+                resolv.unwrap_or_else(host_resolv_conf),
+            ),
         ] {
             std::fs::write(&path, text)
                 .map_err(Error::io(format!("writing {}", path.display())))?;
@@ -223,7 +244,13 @@ impl Engine {
         Ok(files)
     }
 
-    fn spec_input(&self, c: &ContainerRecord, rootfs: PathBuf, etc: EtcFiles) -> Result<SpecInput> {
+    fn spec_input(
+        &self,
+        c: &ContainerRecord,
+        rootfs: PathBuf,
+        etc: EtcFiles,
+        network: NetworkNamespace,
+    ) -> Result<SpecInput> {
         let config: ContainerConfig = serde_json::from_value(c.config.clone())
             .map_err(|e| Error::InvalidParameter(format!("container config: {e}")))?;
         let host_config: HostConfig = serde_json::from_value(self.volume_host_config(c, &rootfs)?)
@@ -236,7 +263,7 @@ impl Engine {
             config,
             host_config,
             etc_files: etc,
-            network: NetworkNamespace::New,
+            network,
             host: host_info().clone(),
             init_binary: None,
             host_devices: if privileged {
@@ -277,7 +304,18 @@ impl Engine {
         let dir = self.container_dir(&id);
         let _ = std::fs::remove_file(dir.join(EXIT_FILE));
         let merged = self.mount_rootfs(&c)?;
-        match self.spawn_shim(&c, &dir, merged) {
+        let started = match self.setup_container_network(&mut c) {
+            Ok(sandbox) => {
+                let network = match sandbox {
+                    crate::network::Sandbox::Host => NetworkNamespace::Host,
+                    crate::network::Sandbox::Path(p) => NetworkNamespace::Path(p),
+                };
+                self.spawn_shim(&c, &dir, merged, network)
+            }
+            // As Docker: a network that cannot be set up fails the start with exit code 128.
+            Err(e) => Err((Some(128), e)),
+        };
+        match started {
             Ok((pid, shim_pid, pidfd)) => {
                 c.state.status = "running".into();
                 c.state.running = true;
@@ -306,6 +344,9 @@ impl Engine {
             }
             Err((code, e)) => {
                 unmount(&dir.join("merged"));
+                let eps: Vec<_> = std::mem::take(&mut c.endpoints).into_values().collect();
+                self.teardown_container_network(&c.id, &eps);
+                c.published.clear();
                 if let Some(code) = code {
                     c.state.exit_code = code;
                     c.state.error = e.to_string();
@@ -331,10 +372,11 @@ impl Engine {
         c: &ContainerRecord,
         dir: &Path,
         merged: PathBuf,
+        network: NetworkNamespace,
     ) -> std::result::Result<(i64, i32, OwnedFd), (Option<i64>, Error)> {
         let plain = |e: Error| (None, e);
         let etc = self.write_etc_files(c, dir).map_err(plain)?;
-        let input = self.spec_input(c, merged, etc).map_err(plain)?;
+        let input = self.spec_input(c, merged, etc, network).map_err(plain)?;
         let mut spec = berth_runtime::build_spec(&input)
             .map_err(|e| plain(Error::InvalidParameter(e.to_string())))?;
         // The seccomp filter is compiled once per profile here, not in every container's init.
@@ -500,10 +542,17 @@ impl Engine {
         self.release_volume_mounts(id);
         let _ = std::fs::remove_file(dir.join(SHIM_PID_FILE));
         let Ok(mut c) = self.containers.find(id) else {
+            self.teardown_container_network(id, &[]);
             self.notify_change();
             return;
         };
+        let eps: Vec<_> = std::mem::take(&mut c.endpoints).into_values().collect();
+        self.teardown_container_network(id, &eps);
+        c.published.clear();
         if !c.is_running() || c.id != id {
+            if !eps.is_empty() {
+                let _ = self.save_container(&c);
+            }
             return;
         }
         let (code, finished, oom) = match &exit {
@@ -556,6 +605,7 @@ impl Engine {
     /// On daemon start: watch the shims of containers recorded as running, and finish those
     /// whose shim is gone.
     pub fn readopt_containers(self: &Arc<Self>) {
+        self.restore_networks();
         for c in self.containers.all() {
             if !c.is_running() {
                 continue;
@@ -798,6 +848,12 @@ impl Engine {
 
     /// Unmounts the rootfs and drops runtime leftovers of a container that is not running.
     pub(crate) fn release_container(&self, id: &str) {
+        let eps: Vec<_> = self
+            .containers
+            .find(id)
+            .map(|c| c.endpoints.into_values().collect())
+            .unwrap_or_default();
+        self.teardown_container_network(id, &eps);
         unmount(&self.container_dir(id).join("merged"));
         if let Ok(rt) = self.runtime() {
             let _ = rt.delete(id, true);

@@ -56,7 +56,7 @@ pub async fn build(
     };
     let cancel = opts.cancel.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let reader = body_reader(body);
+    let mut reader = body_reader(body);
     // A client that goes away (Ctrl-C, a dropped connection) drops the response body and with
     // it the receiver: the build is cancelled then, even while a RUN step prints nothing.
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -80,7 +80,13 @@ pub async fn build(
                 cancel.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         };
-        let result = engine.build(&opts, reader, &send);
+        let result = engine.build(&opts, &mut reader, &send);
+        // A build that failed early (a bad Dockerfile near the start of the context) leaves the
+        // rest of the request unread; the client is still sending it. Read it to the end so the
+        // connection stays in step and the client gets the whole error message.
+        if result.is_err() {
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        }
         let _ = done_tx.send(());
         match result {
             Ok(id) => {

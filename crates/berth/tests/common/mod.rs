@@ -24,6 +24,9 @@ pub struct Daemon {
     pub socket: PathBuf,
     child: Option<Child>,
     extra_args: Vec<String>,
+    /// The network namespace that plays the host for the daemon's containers (one of its own,
+    /// pinned in `dir`, given as `--network-namespace`), or `None` for the host's.
+    pub netns: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -32,6 +35,16 @@ impl Daemon {
     }
 
     pub fn start_with(extra: &[&str]) -> Daemon {
+        Daemon::start_in(extra, true)
+    }
+
+    /// A daemon whose containers' network is the machine's own (bridges, routes and firewall
+    /// rules it makes are the machine's; `Drop` removes them).
+    pub fn start_host_netns(extra: &[&str]) -> Daemon {
+        Daemon::start_in(extra, false)
+    }
+
+    fn start_in(extra: &[&str], own_netns: bool) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir()
@@ -46,9 +59,45 @@ impl Daemon {
             socket,
             child: None,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            netns: None,
         };
+        if own_netns {
+            // Each daemon's containers get a network namespace of their own as their "host":
+            // bridges, addresses and firewall rules never meet the machine's or another test's,
+            // and they vanish with it. The daemon itself (API socket, registries) stays in the
+            // machine's namespace.
+            let ns = d.dir.path().join("netns");
+            std::fs::File::create(&ns).expect("netns file");
+            let made = Command::new("unshare")
+                .arg(format!("--net={}", ns.display()))
+                .arg("true")
+                .status()
+                .expect("unshare");
+            assert!(made.success(), "unshare --net failed");
+            let lo = Command::new("nsenter")
+                .arg(format!("--net={}", ns.display()))
+                .args(["ip", "link", "set", "lo", "up"])
+                .status()
+                .expect("nsenter");
+            assert!(lo.success(), "loopback up in the test namespace");
+            d.netns = Some(ns);
+        }
         d.spawn();
         d
+    }
+
+    /// A command run in the network namespace the daemon's containers see as the host.
+    pub fn host_cmd(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
     }
 
     pub fn host(&self) -> String {
@@ -57,8 +106,13 @@ impl Daemon {
 
     pub fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log file");
-        let child = Command::new(BIN)
-            .arg("daemon")
+        let mut cmd = Command::new(BIN);
+        if let Some(ns) = &self.netns {
+            cmd.arg("daemon").arg("--network-namespace").arg(ns);
+        } else {
+            cmd.arg("daemon");
+        }
+        let child = cmd
             .arg("--root")
             .arg(&self.root)
             .arg("--exec-root")
@@ -203,6 +257,7 @@ impl Drop for Daemon {
         // Containers outlive their daemon by design: a test that ends (or fails) with running
         // containers must not leave them, their mounts or cgroups on the machine.
         if self.child.is_some() {
+            let nets = try_request(&self.socket, "GET", "/networks");
             let list = try_request(&self.socket, "GET", "/containers/json?all=1");
             let list: Value = list
                 .and_then(|b| serde_json::from_slice(&b).ok())
@@ -216,8 +271,22 @@ impl Drop for Daemon {
                     );
                 }
             }
+            if self.netns.is_none() {
+                // In the host's namespace: the networks' bridges and rules are the host's.
+                let nets: Value = nets
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or(Value::Null);
+                for n in nets.as_array().into_iter().flatten() {
+                    if let Some(id) = n["Id"].as_str() {
+                        try_request(&self.socket, "DELETE", &format!("/networks/{id}"));
+                    }
+                }
+            }
         }
         self.stop();
+        if self.netns.is_none() {
+            host_network_cleanup();
+        }
         let prefix = format!("{}/", self.dir.path().display());
         let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
@@ -229,6 +298,45 @@ impl Drop for Daemon {
         for m in mounts {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
+    }
+}
+
+/// Removes what a host-namespace daemon leaves in the host's network: the default bridge and
+/// berth's firewall chains.
+fn host_network_cleanup() {
+    let run = |args: &[&str]| {
+        let _ = Command::new(args[0])
+            .args(&args[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    run(&["ip", "link", "del", "berth0"]);
+    for (table, chain, rule) in [
+        ("filter", "FORWARD", "-j BERTH-FORWARD"),
+        ("nat", "POSTROUTING", "-j BERTH-POSTROUTING"),
+        (
+            "nat",
+            "PREROUTING",
+            "-m addrtype --dst-type LOCAL -j BERTH-DNAT",
+        ),
+        (
+            "nat",
+            "OUTPUT",
+            "-m addrtype --dst-type LOCAL -j BERTH-DNAT",
+        ),
+    ] {
+        let mut args = vec!["iptables", "-w", "-t", table, "-D", chain];
+        args.extend(rule.split(' '));
+        run(&args);
+    }
+    for (table, chain) in [
+        ("filter", "BERTH-FORWARD"),
+        ("nat", "BERTH-POSTROUTING"),
+        ("nat", "BERTH-DNAT"),
+    ] {
+        run(&["iptables", "-w", "-t", table, "-F", chain]);
+        run(&["iptables", "-w", "-t", table, "-X", chain]);
     }
 }
 

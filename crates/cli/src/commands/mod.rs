@@ -4,6 +4,7 @@
 pub mod container;
 pub mod image;
 pub mod inspect;
+pub mod network;
 pub mod system;
 pub mod volume;
 
@@ -181,6 +182,11 @@ pub enum Command {
         #[command(subcommand)]
         command: system::SystemCommand,
     },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
+    },
     /// Manage volumes
     Volume {
         #[command(subcommand)]
@@ -235,6 +241,7 @@ pub async fn dispatch(command: Command, ctx: &mut Ctx) -> anyhow::Result<()> {
         Command::Builder { command } => image::builder::dispatch(command, ctx).await,
         Command::Image { command } => image::dispatch(command, ctx).await,
         Command::System { command } => system::dispatch(command, ctx).await,
+        Command::Network { command } => network::dispatch(command, ctx).await,
         Command::Volume { command } => volume::dispatch(command, ctx).await,
     }
 }

@@ -6,6 +6,7 @@ pub mod build_cache;
 pub mod container;
 pub mod history;
 pub mod image;
+pub mod network;
 pub mod stats;
 pub mod volume;
 

@@ -342,3 +342,52 @@ fn kill_restart_follow_and_events() {
     }
     rm_all(&d);
 }
+
+#[test]
+fn processes_start_with_default_signal_state() {
+    let Some(d) = busybox_daemon() else { return };
+    // Nothing ignored, nothing blocked, as runc starts them: a pipeline whose reader goes away
+    // ends its writer by SIGPIPE (the daemon and shim, Rust programs, ignore SIGPIPE).
+    let grep = ["grep", "-E", "SigIgn|SigBlk", "/proc/self/status"];
+    let out = d.ok(&[&["run", "--rm", "busybox:latest"][..], &grep[..]].concat());
+    assert_eq!(
+        out,
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "busybox:latest",
+        "sleep",
+        "60",
+    ]);
+    let out = d.ok(&[
+        "exec",
+        "sig",
+        "grep",
+        "-E",
+        "SigIgn|SigBlk",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        out,
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+    // dd killed by SIGPIPE prints nothing; with SIGPIPE ignored it would report the EPIPE.
+    let out = d.cli(&[
+        "run",
+        "--rm",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "dd if=/dev/zero bs=1024 count=100000 | head -c 1 >/dev/null",
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Broken pipe"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.ok(&["rm", "-f", "sig"]);
+}

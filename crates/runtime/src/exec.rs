@@ -70,31 +70,102 @@ pub(crate) fn prepare_process(path: &Path) -> io::Result<(PathBuf, bool)> {
     Ok((out, !has))
 }
 
-/// Loads a seccomp filter (and drops `CAP_SYS_ADMIN` when it was only lent for that), then
-/// runs the process as libcontainer's default executor does.
+/// Gives the process the signal state runc's processes start with, loads a seccomp filter
+/// (and drops `CAP_SYS_ADMIN` when it was only lent for that), then runs the process as
+/// libcontainer's default executor does.
 #[derive(Clone)]
 pub(crate) struct SeccompExecutor {
-    seccomp: Filter,
+    seccomp: Option<Filter>,
     drop_sys_admin: bool,
 }
 
 impl SeccompExecutor {
     pub(crate) fn new(seccomp: Filter, drop_sys_admin: bool) -> SeccompExecutor {
         SeccompExecutor {
-            seccomp,
+            seccomp: Some(seccomp),
             drop_sys_admin,
         }
+    }
+
+    /// No filter of its own (libcontainer loads the spec's, if any).
+    pub(crate) fn plain() -> SeccompExecutor {
+        SeccompExecutor {
+            seccomp: None,
+            drop_sys_admin: false,
+        }
+    }
+}
+
+/// Dispositions and the mask survive `execve`: the shim and the runtime (Rust programs) ignore
+/// SIGPIPE and may block signals, and a container's processes must not inherit that (a `dd |
+/// nc` whose reader went away would see EPIPE instead of dying of SIGPIPE, unlike under Docker).
+fn reset_signals() {
+    // The kernel's `struct sigaction` (x86_64 and aarch64 layout); the raw system call, because
+    // glibc's wrapper refuses the real-time signals it reserves (32, 33), which can arrive
+    // ignored too.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: 0, // SIG_DFL
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: rt_sigaction reads `old`'s size of 8-byte sigset from valid locals; only
+        // ignored signals are reset (handlers cannot survive exec anyway).
+        unsafe {
+            if libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<KernelSigaction>(),
+                &mut old as *mut KernelSigaction,
+                8usize,
+            ) == 0
+                && old.handler == 1
+            {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &default as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                );
+            }
+        }
+    }
+    // SAFETY: sigprocmask(2) with an emptied, zero-initialised local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
 
 impl Executor for SeccompExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        reset_signals();
         match &self.seccomp {
-            Filter::Profile(p) => libcontainer::seccomp::initialize_seccomp(p)
+            Some(Filter::Profile(p)) => libcontainer::seccomp::initialize_seccomp(p)
                 .map(drop)
                 .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?,
-            Filter::Bpf(b) => crate::bpf::load(b)
+            Some(Filter::Bpf(b)) => crate::bpf::load(b)
                 .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?,
+            None => {}
         }
         if self.drop_sys_admin {
             use caps::{CapSet, Capability as C};

@@ -647,12 +647,13 @@ impl Runtime {
             .builder("create", id, stdio)?
             .with_preserved_fds(opts.preserve_fds);
         // A filter compiled ahead (bpf.rs) is loaded by the executor, not compiled again.
-        if let Some((sidecar, bpf)) = crate::bpf::read_sidecars(bundle) {
-            builder = builder.with_executor(crate::exec::SeccompExecutor::new(
+        builder = match crate::bpf::read_sidecars(bundle) {
+            Some((sidecar, bpf)) => builder.with_executor(crate::exec::SeccompExecutor::new(
                 crate::exec::Filter::Bpf(bpf),
                 sidecar.drop_sys_admin,
-            ));
-        }
+            )),
+            None => builder.with_executor(crate::exec::SeccompExecutor::plain()),
+        };
         let built = keep_dumpable(|| {
             builder
                 .as_init(bundle)
@@ -748,6 +749,8 @@ impl Runtime {
             process_json = &adjusted;
             builder =
                 builder.with_executor(crate::exec::SeccompExecutor::new(seccomp, drop_sys_admin));
+        } else {
+            builder = builder.with_executor(crate::exec::SeccompExecutor::plain());
         }
         let built = keep_dumpable(|| {
             builder

@@ -45,6 +45,22 @@ fn leftovers(d: &Daemon) -> (Vec<String>, Vec<String>, usize) {
     (links, rules, netns)
 }
 
+/// `leftovers` once they equal `want`, or what they are after 10 s (veths are deleted in the
+/// background once a container is gone).
+fn settled(
+    d: &Daemon,
+    want: &(Vec<String>, Vec<String>, usize),
+) -> (Vec<String>, Vec<String>, usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = leftovers(d);
+        if &now == want || std::time::Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A TCP client run on the daemon's namespace: the body of `GET path` from `addr`.
 fn host_get(d: &Daemon, url: &str) -> Output {
     host_out(d, &["curl", "-sf", "--max-time", "5", url])
@@ -166,7 +182,7 @@ fn user_network_names_aliases_ports_and_cleanup() {
     let err = d.fails(&["network", "rm", "appnet"]);
     assert!(err.contains("has active endpoints"), "{err}");
     d.ok(&["rm", "-f", "web"]);
-    let after = leftovers(&d);
+    let after = settled(&d, &before);
     assert_eq!(after, before, "container removal leaves nothing behind");
     let inspect: Value =
         serde_json::from_str(&d.ok(&["network", "inspect", "appnet"])).expect("json");
@@ -562,7 +578,7 @@ fn hundred_cycles_leave_nothing_behind() {
         d.ok(&["start", "-a", &name]);
         d.ok(&["rm", &name]);
     }
-    assert_eq!(leftovers(&d), before);
+    assert_eq!(settled(&d, &before), before);
     let inspect: Value = serde_json::from_str(&d.ok(&["network", "inspect", "cyc"])).expect("json");
     assert_eq!(
         inspect[0]["Containers"],

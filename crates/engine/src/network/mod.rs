@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::Digest as _;
 
 use crate::containers::ContainerRecord;
 use crate::{Engine, Error, Filters, Result};
@@ -636,13 +635,10 @@ impl Engine {
 
     /// Deletes interface `name` on the host side, if it exists.
     fn delete_link(&self, name: &str) {
-        let r = self.host_ns(|| match netlink::index(name) {
-            Some(i) => netlink::Netlink::new()?.delete_link(i),
-            None => Ok(()),
-        });
-        if let Err(e) = r {
-            tracing::warn!(error = %e, link = name, "deleting a network interface");
-        }
+        delete_links(
+            self.config.network_namespace.as_deref(),
+            &[name.to_string()],
+        );
     }
 
     /// Rewrites the firewall from the networks and the published ports of running containers.
@@ -920,11 +916,13 @@ impl Engine {
             ip
         };
         let mac = ipam::mac_for(ip);
-        let digest = sha2::Sha256::digest(format!("{}{}", c.id, n.id).as_bytes());
-        let host_veth = format!("veth{}", &hex::encode(digest)[..7]);
+        // Named after the endpoint, new on every start: the veth of a previous run may still be
+        // on its way out (teardown deletes them in the background).
+        let endpoint_id = new_id();
+        let host_veth = format!("veth{}", &endpoint_id[..7]);
         let ep = Endpoint {
             network_id: n.id.clone(),
-            endpoint_id: new_id(),
+            endpoint_id,
             ip,
             prefix: subnet.prefix,
             gateway,
@@ -973,6 +971,10 @@ impl Engine {
     /// Removes one endpoint: its veth pair and its address and names.
     fn detach(&self, container: &str, ep: &Endpoint) {
         self.delete_link(&ep.host_veth);
+        self.forget_endpoint(container, ep);
+    }
+
+    fn forget_endpoint(&self, container: &str, ep: &Endpoint) {
         if let Some(list) = lock(&self.networks.holders).get_mut(&ep.network_id) {
             list.retain(|h| h.container != container);
         }
@@ -1094,8 +1096,18 @@ impl Engine {
         id: &str,
         endpoints: impl IntoIterator<Item = &'a Endpoint>,
     ) {
+        // Unregistering a network device waits for RCU grace periods (tens of milliseconds):
+        // the veths go on a thread of their own, off the path of `run --rm` and `stop`. Their
+        // addresses and names are released now; a restart that wants the same interface name
+        // deletes a leftover first (`attach`).
+        let mut links = Vec::new();
         for ep in endpoints {
-            self.detach(id, ep);
+            self.forget_endpoint(id, ep);
+            links.push(ep.host_veth.clone());
+        }
+        if !links.is_empty() {
+            let host = self.config.network_namespace.clone();
+            std::thread::spawn(move || delete_links(host.as_deref(), &links));
         }
         for list in lock(&self.networks.holders).values_mut() {
             list.retain(|h| h.container != id);
@@ -1591,6 +1603,30 @@ impl Engine {
             }
         }
         json!(out)
+    }
+}
+
+/// Deletes the interfaces `names` that exist, in the namespace pinned at `host` (or the
+/// calling thread's).
+fn delete_links(host: Option<&std::path::Path>, names: &[String]) {
+    let work = || -> std::io::Result<()> {
+        let mut nl = netlink::Netlink::new()?;
+        for name in names {
+            if let Some(i) = netlink::index(name) {
+                match nl.delete_link(i) {
+                    Err(e) if e.raw_os_error() != Some(libc::ENODEV) => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    };
+    let r = match host {
+        Some(p) => netns::run_in(p, work),
+        None => work(),
+    };
+    if let Err(e) = r {
+        tracing::warn!(error = %e, links = ?names, "deleting network interfaces");
     }
 }
 

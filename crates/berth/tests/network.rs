@@ -703,3 +703,141 @@ fn docker_cli_network_commands_dns_options_and_ports() {
     docker(&["rm", "-f", "dweb"]);
     docker(&["network", "rm", "dn"]);
 }
+
+#[test]
+fn container_mode_publish_all_udp_and_forwarded_names() {
+    let Some(d) = busybox_daemon() else { return };
+    d.ok(&["network", "create", "modes"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "owner",
+        "--network",
+        "modes",
+        "-P",
+        "--expose",
+        "80",
+        "-p",
+        "15353:53/udp",
+        "busybox:latest",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    // -P: a host port the kernel picked, reachable like any other.
+    let port = d.ok(&["port", "owner", "80/tcp"]);
+    let port = port
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "{port}");
+    let short = d.ok(&["inspect", "-f", "{{.Id}}", "owner"]).trim()[..12].to_string();
+    let out = host_get(&d, &format!("http://127.0.0.1:{port}/hostname"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), short);
+    // UDP: the port is held and DNATed as udp.
+    assert_eq!(d.ok(&["port", "owner", "53/udp"]).trim(), "0.0.0.0:15353");
+    let rules = leftovers(&d).1;
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.contains("-p udp -m udp --dport 15353 -j DNAT")),
+        "{rules:?}"
+    );
+    // container:<id> shares the owner's namespace: same address, its server on localhost.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        "busybox:latest",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1/hostname",
+    ]);
+    assert_eq!(out.trim(), short);
+    // Names the network does not know go to the host's resolvers (skipped when the machine
+    // itself resolves nothing).
+    if std::net::ToSocketAddrs::to_socket_addrs(&("deb.debian.org", 80)).is_ok() {
+        let out = d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "modes",
+            "busybox:latest",
+            "nslookup",
+            "deb.debian.org",
+        ]);
+        assert!(out.contains("Address"), "{out}");
+    }
+    d.ok(&["rm", "-f", "owner"]);
+}
+
+#[test]
+fn rules_of_containers_that_exited_while_the_daemon_was_down_are_removed() {
+    let Some(mut d) = busybox_daemon() else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        "-p",
+        "18083:80",
+        "busybox:latest",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let pid: i32 = d
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "gone"])
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(leftovers(&d).1.iter().any(|r| r.contains("18083")));
+    d.kill9();
+    // SAFETY: kill(2) on the container's init, a process this test started through the daemon.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while leftovers(&d).1.iter().any(|r| r.contains("18083")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exited container's rules stay"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "gone"]).trim(),
+        "exited"
+    );
+    // Its port is free again.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "next",
+        "-p",
+        "18083:80",
+        "busybox:latest",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    d.ok(&["rm", "-f", "gone", "next"]);
+}

@@ -213,4 +213,40 @@ mod tests {
         );
         assert!(answer(b"junk", &lookup, &[]).await.is_none());
     }
+
+    /// A host whose resolv.conf names a loopback stub (127.0.0.53, systemd-resolved): the
+    /// forwarder runs in the daemon's namespace, so the stub answers.
+    #[tokio::test]
+    async fn forwards_unknown_names_to_a_loopback_stub() {
+        let stub = UdpSocket::bind("127.0.0.53:0").await.unwrap();
+        let addr = stub.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 512];
+            let (n, peer) = stub.recv_from(&mut buf).await.unwrap();
+            let q = Message::from_vec(&buf[..n]).unwrap();
+            let mut r = reply_to(&q, ResponseCode::NoError);
+            r.add_answer(Record::from_rdata(
+                q.queries()[0].name().clone(),
+                60,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 80))),
+            ));
+            stub.send_to(&r.to_vec().unwrap(), peer).await.unwrap();
+        });
+        let lookup: Lookup = Arc::new(|_: &str| None);
+        let dead: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let r = answer(
+            &query("deb.example.", RecordType::A),
+            &lookup,
+            &[dead, addr],
+        )
+        .await
+        .unwrap();
+        let r = Message::from_vec(&r).unwrap();
+        assert_eq!(r.response_code(), ResponseCode::NoError);
+        assert_eq!(
+            r.answers()[0].data(),
+            Some(&RData::A(A(Ipv4Addr::new(192, 0, 2, 80)))),
+            "the second resolver answers when the first is down"
+        );
+    }
 }

@@ -269,7 +269,7 @@ fn merge_config(image: &Value, req: &Value, id: &str) -> Value {
     out
 }
 
-fn string_list(v: &Value) -> Vec<String> {
+pub(crate) fn string_list(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()

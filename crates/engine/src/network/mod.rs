@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::containers::ContainerRecord;
+use crate::containers::{string_list, ContainerRecord};
 use crate::{Engine, Error, Filters, Result};
 use ipam::Subnet;
 
@@ -228,14 +228,7 @@ fn requested_networks(c: &ContainerRecord) -> Vec<(String, Vec<String>, Option<S
                 e.get(&n)
                     .or_else(|| (n == "bridge").then(|| e.get("default")).flatten())
             });
-            let aliases = ep
-                .and_then(|e| e["Aliases"].as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let aliases = ep.map(|e| string_list(&e["Aliases"])).unwrap_or_default();
             let ip = ep
                 .and_then(|e| e["IPAMConfig"]["IPv4Address"].as_str())
                 .filter(|s| !s.is_empty())
@@ -1139,24 +1132,8 @@ impl Engine {
             hosts.push(format!("{}\t{hostname}", ep.ip));
         }
         let first = c.endpoints.values().find(|e| e.ifname == "eth0");
-        let dns: Vec<String> = c.host_config["Dns"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let list = |k: &str| -> Vec<String> {
-            c.host_config[k]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let dns = string_list(&c.host_config["Dns"]);
+        let list = |k: &str| string_list(&c.host_config[k]);
         let resolv = if !dns.is_empty() || first.is_some() {
             let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             let mut search = list("DnsSearch");
@@ -1417,14 +1394,7 @@ impl Engine {
             )));
         }
         let epc = body.get("EndpointConfig").cloned().unwrap_or(json!({}));
-        let aliases: Vec<String> = epc["Aliases"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let aliases = string_list(&epc["Aliases"]);
         let ip = epc["IPAMConfig"]["IPv4Address"]
             .as_str()
             .filter(|s| !s.is_empty())

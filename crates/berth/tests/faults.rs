@@ -280,7 +280,12 @@ fn daemon_killed_mid_load_recovers_cleanly() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     d.kill9();
     drop(s);
+    // A deleted container's directory whose background removal the crash cut short.
+    let leftover = d.root.join("trash/0123abcd/upper/etc");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("f"), b"x").unwrap();
     d.spawn();
+    assert!(!d.root.join("trash").exists(), "trash emptied at start");
     assert_eq!(
         d.ok(&["images", "-q"]).trim(),
         "",

@@ -243,6 +243,40 @@ fn auto_remove_and_rm_force_leave_nothing() {
     assert_eq!(status, 200);
     let (status, _) = d.api_json("GET", &format!("/containers/{id}/json"));
     assert_eq!(status, 404);
+    // By then the shim has removed the cgroups and the directory has left `containers/` (into
+    // the trash, which a background thread empties).
+    assert!(!d.root.join("containers").join(&id).exists());
+    assert_eq!(cgroups_of(&id), Vec::<String>::new());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while d.root.join("trash").join(&id).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!d.root.join("trash").join(&id).exists());
+
+    // A container under a cgroup parent of its own: its cgroups go with it too.
+    let parent = format!("berth-test-parent-{}", std::process::id());
+    let id = create(
+        &d,
+        json!({"Cmd": ["true"], "HostConfig": {"CgroupParent": parent}}),
+    );
+    start(&d, &id);
+    let (status, body) = d.api_json("POST", &format!("/containers/{id}/wait"));
+    assert_eq!((status, body["StatusCode"].as_i64()), (200, Some(0)));
+    let under_parent: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|rd| rd.flatten().map(|h| h.path().join(&parent)).collect())
+        .unwrap_or_default();
+    let left: Vec<_> = under_parent
+        .iter()
+        .map(|p| p.join(&id))
+        .filter(|p| p.exists())
+        .collect();
+    for p in under_parent
+        .iter()
+        .chain([&std::path::Path::new("/sys/fs/cgroup").join(&parent)])
+    {
+        let _ = std::fs::remove_dir(p);
+    }
+    assert_eq!(left, Vec::<std::path::PathBuf>::new());
 
     let ids: Vec<String> = (0..10)
         .map(|_| {

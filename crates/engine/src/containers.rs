@@ -530,6 +530,9 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     chrono::DateTime::parse_from_rfc3339(s).ok()
 }
 
+/// Directory under the root where deleted containers' directories wait for removal.
+pub(crate) const TRASH_DIR: &str = "trash";
+
 impl Engine {
     pub(crate) fn save_container(&self, rec: &ContainerRecord) -> Result<()> {
         let doc = serde_json::to_string(rec).map_err(|e| Error::Internal(e.to_string()))?;
@@ -552,6 +555,8 @@ impl Engine {
     /// `POST /containers/create?name=`: body is Docker's create request (Config fields plus
     /// `HostConfig` and `NetworkingConfig`). Returns `{"Id", "Warnings"}`.
     pub fn create_container(&self, name: Option<&str>, body: &Value) -> Result<Value> {
+        // A start usually follows within milliseconds; its cgroup join then finds the lock warm.
+        crate::attach_lock::prime();
         let image = body
             .get("Image")
             .and_then(Value::as_str)
@@ -926,12 +931,7 @@ impl Engine {
             gone.insert(c.id.clone(), c.state.exit_code);
         }
         self.containers.lock().remove(&c.id);
-        let dir = self.container_dir(&c.id);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %e, dir = %dir.display(), "removing container dir");
-            }
-        }
+        self.discard_container_dir(&c.id);
         self.publish(
             "container",
             "destroy",
@@ -939,6 +939,36 @@ impl Engine {
             &[("image", &c.image), ("name", &c.name)],
         );
         Ok(())
+    }
+
+    /// Removes a deleted container's directory. Once nothing is mounted in it, the directory is
+    /// renamed into `<root>/trash` (one rename) and removed by a background thread, so a client
+    /// waiting for the removal (`run --rm`) does not wait for the writable layer to be deleted;
+    /// what a crash leaves in the trash is removed at the next start ([`Engine::open`]).
+    fn discard_container_dir(&self, id: &str) {
+        let dir = self.container_dir(id);
+        let trash = self.root().join(TRASH_DIR);
+        let target = trash.join(id);
+        let renamed = !crate::lifecycle::has_mounts_under(&dir)
+            && std::fs::create_dir_all(&trash).is_ok()
+            && std::fs::rename(&dir, &target).is_ok();
+        let remove = move |d: &std::path::Path| {
+            if let Err(e) = std::fs::remove_dir_all(d) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(error = %e, dir = %d.display(), "removing container dir");
+                }
+            }
+        };
+        if !renamed {
+            remove(&dir);
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("rm-container".into())
+            .spawn(move || remove(&target));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "removing container dir in the background");
+        }
     }
 
     /// `POST /containers/prune`: every container that is not running.

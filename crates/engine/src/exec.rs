@@ -84,6 +84,7 @@ impl Engine {
     /// `POST /containers/{id}/exec`: returns the new exec's ID.
     pub fn create_exec(&self, key: &str, body: &Value) -> Result<String> {
         let c = self.containers.find(key)?;
+        crate::attach_lock::prime();
         let config: ExecConfig = serde_json::from_value(body.clone())
             .map_err(|e| Error::InvalidParameter(format!("invalid exec config: {e}")))?;
         let cmd = config.cmd.clone().unwrap_or_default();
@@ -213,6 +214,7 @@ impl Engine {
     /// (missing or non-executable command) is an error whose text the client shows; the exec
     /// then reports exit code 126 (127 for a missing command is `docker run`'s, not exec's).
     pub fn start_exec(self: &Arc<Self>, id: &str, tty: Option<bool>) -> Result<ExecSession> {
+        crate::attach_lock::prime();
         let (container_id, config) = {
             let mut execs = self.execs();
             let e = execs

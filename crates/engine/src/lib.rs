@@ -8,6 +8,7 @@
 //! runs them on tokio's blocking pool.
 
 pub mod archive;
+mod attach_lock;
 pub mod build;
 pub mod changes;
 pub mod config;
@@ -93,8 +94,10 @@ impl Engine {
             );
         }
         let containers = containers::Containers::load(&store)?;
-        // Work directories of builds a crash cut short.
+        // Work directories of builds a crash cut short, and directories of deleted containers
+        // whose background removal a crash cut short.
         let _ = std::fs::remove_dir_all(config.root.join("build"));
+        let _ = std::fs::remove_dir_all(config.root.join(containers::TRASH_DIR));
         let engine = Engine {
             insecure_registries: config.insecure_registries.clone(),
             config,

@@ -95,6 +95,19 @@ fn is_mounted(path: &Path) -> bool {
     })
 }
 
+/// Whether anything is mounted at `dir` or below it.
+pub(crate) fn has_mounts_under(dir: &Path) -> bool {
+    let want = dir.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|s| {
+        s.lines().any(|l| {
+            l.split_whitespace().nth(4).is_some_and(|m| {
+                m.strip_prefix(want.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        })
+    })
+}
+
 fn unmount(path: &Path) {
     while is_mounted(path) {
         if let Err(e) = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
@@ -288,6 +301,7 @@ impl Engine {
 
     fn start_inner(self: &Arc<Self>, key: &str, manual: bool) -> Result<()> {
         let id = self.containers.find(key)?.id;
+        crate::attach_lock::prime();
         let lock = self.container_lock(&id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut c = self.containers.find(&id)?;
@@ -570,10 +584,15 @@ impl Engine {
         c.state.exit_code = code;
         c.state.finished_at = finished;
         c.state.oom_killed = oom;
-        if let Err(e) = self.save_container(&c) {
-            tracing::error!(error = %e, id, "saving container exit");
+        let auto_remove = c.host_config["AutoRemove"].as_bool().unwrap_or(false);
+        // A `--rm` container's record is deleted below; its exit code lives on for waiters in
+        // the table of removed containers, so it is not written first.
+        if !auto_remove {
+            if let Err(e) = self.save_container(&c) {
+                tracing::error!(error = %e, id, "saving container exit");
+            }
+            self.notify_change();
         }
-        self.notify_change();
         if oom {
             self.publish(
                 "container",
@@ -592,7 +611,7 @@ impl Engine {
                 ("name", &c.name),
             ],
         );
-        if c.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+        if auto_remove {
             if let Err(e) = self.delete_container_record(&c) {
                 tracing::error!(error = %e, id, "auto-removing container");
             }

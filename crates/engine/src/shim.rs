@@ -184,12 +184,17 @@ fn error_kind(e: &RunError) -> &'static str {
     }
 }
 
-fn spec_terminal(bundle: &Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
+/// What the shim needs from the bundle's spec: whether the process has a terminal, and the
+/// container's cgroup path.
+fn spec_facts(bundle: &Path) -> (bool, Option<PathBuf>) {
+    let spec = std::fs::read(bundle.join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["process"]["terminal"].as_bool())
-        .unwrap_or(false)
+        .unwrap_or_default();
+    (
+        spec["process"]["terminal"].as_bool().unwrap_or(false),
+        spec["linux"]["cgroupsPath"].as_str().map(PathBuf::from),
+    )
 }
 
 fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
@@ -209,7 +214,7 @@ fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
         );
         return Err(e.to_string());
     }
-    let terminal = spec_terminal(&a.bundle);
+    let (terminal, cgroups_path) = spec_facts(&a.bundle);
     let attach = if terminal || a.open_stdin {
         let _ = std::fs::remove_file(ATTACH_SOCKET);
         match std::os::unix::net::UnixListener::bind(ATTACH_SOCKET) {
@@ -326,10 +331,10 @@ fn run(a: &Args, sync: &mut std::fs::File) -> Result<(), String> {
         oom_killed: oom_killed(&a.id),
     };
     write_exit(&a.dir, &rec)?;
-    if let Err(e) = rt.delete(&a.id, true) {
+    // The init is reaped and, as PID 1 of its namespace, took every other process with it.
+    if let Err(e) = rt.delete_reaped(&a.id, cgroups_path.as_deref()) {
         eprintln!("berth shim {}: {e}", a.id);
     }
-    remove_cgroups(&a.id);
     Ok(())
 }
 
@@ -412,27 +417,15 @@ pub fn exec_main(args: &[OsString]) -> i32 {
     0
 }
 
-/// Removes the container's cgroup directories that are still there: right after the last task
-/// exits, the kernel can refuse `rmdir` with EBUSY for a moment, and libcontainer does not
-/// retry. Only empty cgroups can be removed, so nothing that still runs is touched.
+/// Removes the container's cgroup directories that are still there (under the default parent
+/// `berth/`): right after the last task exits, the kernel can refuse `rmdir` with EBUSY for a
+/// moment, and libcontainer does not retry. Only empty cgroups can be removed, so nothing that
+/// still runs is touched.
 pub fn remove_cgroups(id: &str) {
     if id.is_empty() || id.contains('/') || id.starts_with('.') {
         return;
     }
-    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup/berth").join(id)];
-    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        dirs.extend(rd.flatten().map(|h| h.path().join("berth").join(id)));
-    }
-    for d in dirs {
-        for _ in 0..100 {
-            match std::fs::remove_dir(&d) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                _ => break,
-            }
-        }
-    }
+    berth_runtime::remove_cgroup_dirs(&Path::new("berth").join(id));
 }
 
 fn write_exit(dir: &Path, rec: &ExitRecord) -> Result<(), String> {

@@ -23,7 +23,7 @@ pub mod spec;
 
 pub use oci_spec;
 pub use run::{
-    parse_signal, ConsoleSocket, ContainerHandle, RunError, Runtime, State, Status, Stdio,
-    WaitStatus,
+    parse_signal, remove_cgroup_dirs, ConsoleSocket, ContainerHandle, RunError, Runtime, State,
+    Status, Stdio, WaitStatus,
 };
 pub use spec::{build_spec, exec_process, ExecOptions, HostInfo, SpecError, SpecInput};

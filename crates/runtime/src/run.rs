@@ -866,6 +866,36 @@ impl Runtime {
     /// container is always killed, as runc does); removes its cgroups, its state and a bundle that
     /// [`write_bundle`](Self::write_bundle) wrote. Every step is tried; failures are reported
     /// together. The caller still reaps the init through its [`ContainerHandle`].
+    /// Deletes a container whose init process the caller has already reaped: its cgroups (see
+    /// [`remove_cgroup_dirs`]), its state and its bundle. Equivalent to [`delete`](Self::delete)
+    /// for specs without OCI hooks, without libcontainer's general path, which looks up the
+    /// mount point of every cgroup controller in the mount table again (measured: 2.7 ms of
+    /// the ~8 ms between a container's exit and its removal). The engine's specs have no hooks.
+    pub fn delete_reaped(&self, id: &str, cgroups_path: Option<&Path>) -> Result<(), RunError> {
+        let mut failures = Vec::new();
+        if let Some(p) = cgroups_path {
+            for d in remove_cgroup_dirs(p) {
+                failures.push(format!("removing cgroup {}", d.display()));
+            }
+        }
+        for dir in [self.container_root(id)?, self.bundle_path(id)] {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    failures.push(format!("removing {}: {e}", dir.display()))
+                }
+                _ => {}
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Teardown {
+                id: id.to_string(),
+                failures,
+            })
+        }
+    }
+
     pub fn delete(&self, id: &str, force: bool) -> Result<(), RunError> {
         let mut failures = Vec::new();
         let mut found = false;
@@ -906,6 +936,44 @@ impl Runtime {
             }),
         }
     }
+}
+
+/// Removes the cgroup directory `cgroups_path` (as in a spec's `linux.cgroupsPath`) from every
+/// hierarchy under `/sys/fs/cgroup`: the unified tree on a v2 host, each controller's tree (and
+/// the empty unified tree) on a v1 or hybrid host. Right after the last task exits the kernel can
+/// refuse `rmdir` with `EBUSY` for a moment, so that is retried for up to a second. Only empty
+/// cgroups can be removed: nothing that still runs is touched. Returns the directories that are
+/// still there.
+pub fn remove_cgroup_dirs(cgroups_path: &Path) -> Vec<PathBuf> {
+    let rel = cgroups_path.strip_prefix("/").unwrap_or(cgroups_path);
+    if rel.as_os_str().is_empty()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Vec::new();
+    }
+    let base = Path::new("/sys/fs/cgroup");
+    let mut dirs = vec![base.join(rel)];
+    if let Ok(rd) = std::fs::read_dir(base) {
+        dirs.extend(rd.flatten().map(|h| h.path().join(rel)));
+    }
+    let mut left = Vec::new();
+    for d in dirs {
+        for attempt in 0..100 {
+            match std::fs::remove_dir(&d) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 99 => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    left.push(d);
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+    left
 }
 
 /// After a failed create, libcontainer returns without reaping its intermediate process and the

@@ -50,7 +50,7 @@ pub enum Outcome {
     Daemon(Box<DaemonArgs>),
 }
 
-/// `berth daemon` flags.
+// `berth daemon` flags. (Not a doc comment: clap would make it the subcommand's help text.)
 #[derive(Debug, Clone, clap::Args)]
 pub struct DaemonArgs {
     /// Root directory of persistent state

@@ -114,3 +114,35 @@ fn docker_spellings() {
         matches!(parse(&["import", "-c", "CMD x", "-c", "ENV a=b", "-", "img"]).command, Some(Command::Import(a)) if a.change.len() == 2 && a.source == "-")
     );
 }
+
+/// Subcommands are built only when invoked (`#[command(defer = true)]`); every one of them still
+/// passes clap's consistency checks and keeps the help text of its own variant, not of the
+/// argument struct it is made of.
+#[test]
+fn deferred_subcommands_are_consistent_and_keep_their_help() {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    fn walk(c: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        for s in c.get_subcommands() {
+            let p = format!("{path} {}", s.get_name()).trim().to_string();
+            let about = s.get_about().map(|a| a.to_string()).unwrap_or_default();
+            out.push((p.clone(), about));
+            walk(s, &p, out);
+        }
+    }
+    let mut all = Vec::new();
+    walk(&cmd, "", &mut all);
+    assert!(all.len() > 90, "{} subcommands", all.len());
+    let about = |p: &str| all.iter().find(|(q, _)| q == p).map(|(_, a)| a.as_str());
+    assert_eq!(about("run"), Some("Run a command in a new container"));
+    assert_eq!(about("container create"), Some("Create a new container"));
+    assert_eq!(about("daemon"), Some("Start the berth daemon"));
+    let missing: Vec<_> = all
+        .iter()
+        .filter(|(p, a)| a.is_empty() && !p.ends_with("help"))
+        .collect();
+    assert!(missing.is_empty(), "subcommands without help: {missing:?}");
+    // The full tree passes clap's debug assertions.
+    Cli::command().debug_assert();
+}

@@ -77,6 +77,7 @@ pub fn go_errno_text(e: &std::io::Error) -> String {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Start the berth daemon
     Daemon(DaemonArgs),

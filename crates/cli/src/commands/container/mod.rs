@@ -47,6 +47,7 @@ use crate::reference::parse_normalized_named;
 use crate::streams::terminal_width;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Attach local standard input, output, and error streams to a running container
     Attach(attach::AttachArgs),

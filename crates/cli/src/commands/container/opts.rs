@@ -15,7 +15,8 @@ use serde_json::{json, Map, Value as Json};
 use crate::commands::os_error_text;
 pub use crate::format::time::parse_go_duration;
 
-/// Every container flag `create` and `run` accept.
+// Every container flag `create` and `run` accept. (Not a doc comment: clap would make it the
+// help text of `create` and `run`.)
 #[derive(Debug, Clone, Default, Args)]
 pub struct ContainerOptions {
     /// Attach to STDIN, STDOUT or STDERR

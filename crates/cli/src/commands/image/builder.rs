@@ -10,6 +10,7 @@ use crate::filters::Filters;
 use crate::format::units::human_size;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum BuilderCommand {
     /// Remove build cache
     Prune(BuilderPruneArgs),

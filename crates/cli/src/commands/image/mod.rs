@@ -20,6 +20,7 @@ pub use builder::BuilderCommand;
 use super::Ctx;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),

@@ -15,6 +15,7 @@ use crate::format::rows::network;
 use crate::format::{render_list, RAW_KEY, TABLE_KEY};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Connect a container to a network
     Connect(ConnectArgs),

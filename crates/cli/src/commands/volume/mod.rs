@@ -11,6 +11,7 @@ use clap::Subcommand;
 use super::Ctx;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume
     Create(create::CreateArgs),

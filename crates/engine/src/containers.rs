@@ -647,7 +647,8 @@ impl Engine {
     fn unused_name(&self) -> String {
         for attempt in 0..20 {
             let n = random_name(attempt);
-            if self.containers.all().iter().all(|c| c.name != n) {
+            // Checked in place: cloning every record per create made it O(containers) in copies.
+            if self.containers.lock().values().all(|c| c.name != n) {
                 return n;
             }
         }
@@ -949,7 +950,7 @@ impl Engine {
         let dir = self.container_dir(id);
         let trash = self.root().join(TRASH_DIR);
         let target = trash.join(id);
-        let renamed = !crate::lifecycle::has_mounts_under(&dir)
+        let renamed = !crate::lifecycle::container_dir_mounted(&dir)
             && std::fs::create_dir_all(&trash).is_ok()
             && std::fs::rename(&dir, &target).is_ok();
         let remove = move |d: &std::path::Path| {

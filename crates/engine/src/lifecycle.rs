@@ -87,7 +87,37 @@ fn poll_blocking(fd: RawFd) {
     }
 }
 
+/// Whether `path` is a mount point. One `statx(2)` (`STATX_ATTR_MOUNT_ROOT`, Linux 5.8+): the
+/// mount table grows with every running container, and libcontainer already reads it a dozen
+/// times per start. Older kernels fall back to reading the table.
 fn is_mounted(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statx reads the NUL-terminated path and writes one `struct statx` into `stx`,
+    // a zeroed local that outlives the call.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            0,
+            &mut stx,
+        )
+    };
+    if r != 0 {
+        return false;
+    }
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if stx.stx_attributes_mask & bit != 0 {
+        return stx.stx_attributes & bit != 0;
+    }
+    is_mounted_by_table(path)
+}
+
+fn is_mounted_by_table(path: &Path) -> bool {
     let want = path.display().to_string();
     std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|s| {
         s.lines()
@@ -95,17 +125,10 @@ fn is_mounted(path: &Path) -> bool {
     })
 }
 
-/// Whether anything is mounted at `dir` or below it.
-pub(crate) fn has_mounts_under(dir: &Path) -> bool {
-    let want = dir.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|s| {
-        s.lines().any(|l| {
-            l.split_whitespace().nth(4).is_some_and(|m| {
-                m.strip_prefix(want.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-        })
-    })
+/// Whether a container directory, or its rootfs mount point in it, is a mount point: the only
+/// places the daemon mounts anything in a container's directory.
+pub(crate) fn container_dir_mounted(dir: &Path) -> bool {
+    is_mounted(dir) || is_mounted(&dir.join("merged"))
 }
 
 fn unmount(path: &Path) {

@@ -136,8 +136,15 @@ fn run_in(netns: Option<&Path>, mut cmd: Command) -> io::Result<std::process::Ch
         }
     }
     let program = cmd.get_program().to_string_lossy().into_owned();
-    cmd.spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("running {program}: {e}")))
+    cmd.spawn().map_err(|e| {
+        let hint = if e.kind() == io::ErrorKind::NotFound {
+            " (bridge networks need the iptables tools, package `iptables`; its nf_tables \
+             backend is what berth writes through)"
+        } else {
+            ""
+        };
+        io::Error::new(e.kind(), format!("running {program}: {e}{hint}"))
+    })
 }
 
 fn iptables(netns: Option<&Path>, args: &[&str]) -> io::Result<std::process::Output> {
@@ -205,6 +212,15 @@ pub fn enable_sysctl(path: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_firewall_tool_is_named_with_its_package() {
+        let e = run_in(None, Command::new("berth-test-no-such-iptables")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains("berth-test-no-such-iptables"), "{msg}");
+        assert!(msg.contains("package `iptables`"), "{msg}");
+    }
 
     #[test]
     fn rules_for_a_bridge_and_a_port() {

@@ -161,6 +161,25 @@ fn push_and_pull_by_layer_with_reuse() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "built\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"));
 
+    // `pull --all-tags`: every tag of the repository (from the registry's tag list).
+    let bb2 = format!("{r}/test/bb:2");
+    d.ok(&["tag", "busybox", &bb2]);
+    d.ok(&["push", &bb2]);
+    d.ok(&["rmi", &bb, &bb2]);
+    let out = d.ok(&["pull", "--all-tags", &format!("{r}/test/bb")]);
+    assert!(!out.contains("Using default tag"), "{out}");
+    let tags = d.ok(&["images", "--format", "{{.Tag}}", &format!("{r}/test/bb")]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2"], "{out}");
+    let err = d.fails(&["pull", "-a", &bb]);
+    assert!(
+        err.contains("tag can't be used with --all-tags/-a"),
+        "{err}"
+    );
+    let err = d.fails(&["pull", "-a", &format!("{r}/test/nope")]);
+    assert!(err.contains("test/nope"), "{err}");
+
     // Missing things fail with the registry's answer, exit 1.
     let err = d.fails(&["pull", &format!("{r}/test/nope:1")]);
     assert!(err.contains("test/nope"), "{err}");

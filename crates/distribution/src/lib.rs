@@ -312,6 +312,57 @@ impl Client {
         Err(Self::failure(resp, &format!("login to {registry}")).await)
     }
 
+    /// `GET /v2/<name>/tags/list`, following the registry's `Link: <…>; rel="next"` pages.
+    pub async fn tags(&self, repo: &Repo) -> Result<Vec<String>> {
+        let mut url = self.repo_url(repo, "tags/list?n=1000");
+        let mut tags = Vec::new();
+        for _ in 0..1000 {
+            let resp = self
+                .send(Method::GET, &url, &[], None, &Self::scope(repo, false))
+                .await?;
+            if !resp.status().is_success() {
+                return Err(Self::failure(
+                    resp,
+                    &format!("tags of {}/{}", repo.registry, repo.name),
+                )
+                .await);
+            }
+            let next = resp
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Http(format!("tags of {}/{}: {e}", repo.registry, repo.name)))?
+                .to_bytes();
+            let doc: Value = serde_json::from_slice(&body).map_err(|e| {
+                Error::Http(format!(
+                    "tags of {}/{}: the list does not parse: {e}",
+                    repo.registry, repo.name
+                ))
+            })?;
+            tags.extend(
+                doc["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_string)),
+            );
+            match next {
+                Some(n) if n.starts_with('/') => url = format!("{}{n}", self.base(&repo.registry)),
+                Some(n) => url = n,
+                None => return Ok(tags),
+            }
+        }
+        Err(Error::Http(format!(
+            "tags of {}/{}: too many pages",
+            repo.registry, repo.name
+        )))
+    }
+
     /// `GET /v2/<name>/manifests/<reference>`: (bytes, media type).
     pub async fn manifest(&self, repo: &Repo, reference: &str) -> Result<(Bytes, String)> {
         let url = self.repo_url(repo, &format!("manifests/{reference}"));
@@ -630,6 +681,22 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The target of a `Link: <url>; rel="next"` header (RFC 8288, as the distribution spec pages
+/// tag lists).
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| target.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,5 +738,19 @@ mod tests {
             absolute("http://h/v2/", "https://other/a"),
             "https://other/a"
         );
+    }
+
+    #[test]
+    fn next_page_links() {
+        assert_eq!(
+            super::next_link(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?n=2&last=b")
+        );
+        assert_eq!(
+            super::next_link(r#"<http://r/x>; rel="prev", <http://r/y>; rel=next"#).as_deref(),
+            Some("http://r/y")
+        );
+        assert_eq!(super::next_link(r#"<http://r/x>; rel="prev""#), None);
+        assert_eq!(super::next_link("garbage"), None);
     }
 }

@@ -154,6 +154,44 @@ impl Engine {
         Ok(json!({"Status": "Login Succeeded", "IdentityToken": ""}))
     }
 
+    /// `POST /images/create?fromImage=NAME` with neither a tag in the name nor a `tag`
+    /// parameter: every tag of the repository, one pull after another (`pull --all-tags`).
+    pub async fn pull_all_tags(
+        self: &Arc<Self>,
+        name: &str,
+        auth: Option<Auth>,
+        progress: ProgressFn,
+    ) -> Result<()> {
+        let r = Reference::parse(name)?;
+        let repo = repo_of(&r);
+        let client = self.registry_client(auth.clone())?;
+        let not_found = |e: String| {
+            Error::NotFound(format!(
+                "pull access denied for {}, repository does not exist or may require 'docker login': {e}",
+                r.name
+            ))
+        };
+        let mut tags = client.tags(&repo).await.map_err(|e| match e {
+            berth_distribution::Error::NotFound(_) | berth_distribution::Error::Unauthorized(_) => {
+                not_found(e.to_string())
+            }
+            other => dist_err(other),
+        })?;
+        if tags.is_empty() {
+            return Err(not_found(format!(
+                "{}/{} has no tags",
+                repo.registry, repo.name
+            )));
+        }
+        tags.sort();
+        tags.dedup();
+        for t in tags {
+            self.pull_image(&format!("{name}:{t}"), auth.clone(), progress.clone())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// `POST /images/create?fromImage=`: pulls `reference` (a tag or a digest).
     pub async fn pull_image(
         self: &Arc<Self>,

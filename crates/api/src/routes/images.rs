@@ -93,11 +93,20 @@ pub async fn create(
             format!("{image}:{tag}")
         };
         let auth = registry_auth(&headers)?;
+        // As Docker: no tag anywhere means every tag (`pull --all-tags`); clients that mean
+        // `latest` say so (the docker CLI, docker-py and berth all send `tag=latest`).
+        let all_tags = tag.is_empty()
+            && berth_store::Reference::parse(image)
+                .is_ok_and(|r| r.tag.is_none() && r.digest.is_none());
         return Ok(progress_stream(move |progress| async move {
-            engine
-                .pull_image(&reference, auth, progress)
-                .await
-                .map(drop)
+            if all_tags {
+                engine.pull_all_tags(&reference, auth, progress).await
+            } else {
+                engine
+                    .pull_image(&reference, auth, progress)
+                    .await
+                    .map(drop)
+            }
         }));
     }
     Err(ApiError::bad_request("fromImage or fromSrc is required"))

@@ -136,6 +136,9 @@ async fn show(ctx: &mut Ctx, req: Request, quiet: bool) -> anyhow::Result<()> {
 pub async fn pull(ctx: &mut Ctx, args: PullArgs) -> anyhow::Result<()> {
     let (name, tag) = split_tag(&args.name);
     let tag = match (tag, args.all_tags) {
+        (Some(_), true) if !args.name.contains('@') => {
+            return Err(StatusError::new(1, "tag can't be used with --all-tags/-a").into())
+        }
         (Some(t), _) => t,
         (None, true) => String::new(),
         (None, false) => {

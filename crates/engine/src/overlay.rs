@@ -44,15 +44,14 @@ pub fn mount_overlay(
     target: &Path,
 ) -> Result<(), String> {
     if let Some(base) = upper.parent().filter(|b| b.is_absolute()) {
-        let rel: Option<Vec<String>> = lower
+        let lower_rel: Option<Vec<String>> = lower
             .iter()
             .map(|l| relative_to(base, Path::new(l)))
-            .chain([relative_to(base, upper), relative_to(base, work)])
             .collect();
-        if let Some(mut rel) = rel {
-            let work_rel = rel.pop().unwrap_or_default();
-            let upper_rel = rel.pop().unwrap_or_default();
-            let opts = options(&rel, &upper_rel, &work_rel);
+        if let (Some(lower_rel), Some(upper_rel), Some(work_rel)) =
+            (lower_rel, relative_to(base, upper), relative_to(base, work))
+        {
+            let opts = options(&lower_rel, &upper_rel, &work_rel);
             if opts.len() <= MAX_MOUNT_DATA {
                 let (base, target) = (base.to_path_buf(), target.to_path_buf());
                 // The working directory is process-wide; this thread gets one of its own.

@@ -878,14 +878,7 @@ impl Runtime {
                 failures.push(format!("removing cgroup {}", d.display()));
             }
         }
-        for dir in [self.container_root(id)?, self.bundle_path(id)] {
-            match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    failures.push(format!("removing {}: {e}", dir.display()))
-                }
-                _ => {}
-            }
-        }
+        self.remove_state_and_bundle(id, &mut failures)?;
         if failures.is_empty() {
             Ok(())
         } else {
@@ -894,6 +887,27 @@ impl Runtime {
                 failures,
             })
         }
+    }
+
+    /// Removes `id`'s state directory and bundle, adding what could not be removed to
+    /// `failures`; returns whether either was there.
+    fn remove_state_and_bundle(
+        &self,
+        id: &str,
+        failures: &mut Vec<String>,
+    ) -> Result<bool, RunError> {
+        let mut found = false;
+        for dir in [self.container_root(id)?, self.bundle_path(id)] {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => found = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    found = true;
+                    failures.push(format!("removing {}: {e}", dir.display()));
+                }
+            }
+        }
+        Ok(found)
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<(), RunError> {
@@ -913,20 +927,7 @@ impl Runtime {
             Err(e) => failures.push(e.to_string()),
         }
         // A half-created state dir (no state.json) must not block a later create with this id.
-        let root = self.container_root(id)?;
-        if root.exists() {
-            found = true;
-            if let Err(e) = std::fs::remove_dir_all(&root) {
-                failures.push(format!("removing {}: {e}", root.display()));
-            }
-        }
-        let bundle = self.bundle_path(id);
-        if bundle.exists() {
-            found = true;
-            if let Err(e) = std::fs::remove_dir_all(&bundle) {
-                failures.push(format!("removing {}: {e}", bundle.display()));
-            }
-        }
+        found |= self.remove_state_and_bundle(id, &mut failures)?;
         match (found, failures.is_empty()) {
             (false, _) => Err(RunError::NotFound { id: id.to_string() }),
             (true, true) => Ok(()),

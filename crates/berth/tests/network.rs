@@ -9,6 +9,15 @@ use std::process::{Command, Output};
 use common::*;
 use serde_json::Value;
 
+/// `run -d FLAGS... busybox:latest httpd -f -p 80 -h /etc`: a web server on port 80 serving
+/// `/etc`, with the given `run` flags.
+fn httpd<'a>(flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "-d"];
+    args.extend_from_slice(flags);
+    args.extend(["busybox:latest", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    args
+}
+
 fn host_out(d: &Daemon, args: &[&str]) -> Output {
     d.host_cmd(args[0])
         .args(&args[1..])
@@ -79,9 +88,7 @@ fn user_network_names_aliases_ports_and_cleanup() {
         before.0
     );
 
-    d.ok(&[
-        "run",
-        "-d",
+    d.ok(&httpd(&[
         "--name",
         "web",
         "--network",
@@ -90,14 +97,7 @@ fn user_network_names_aliases_ports_and_cleanup() {
         "www",
         "-p",
         "18080:80",
-        "busybox:latest",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    ]));
     // By name, by alias and by short ID from another container on the network.
     let web_ip = d
         .ok(&[
@@ -357,6 +357,17 @@ impl Outside {
             .args(["sleep", "60"])
             .spawn()
             .expect("holder");
+        // Its pid names the namespace only once nsenter has joined it.
+        {
+            use std::os::unix::fs::MetadataExt;
+            let want = std::fs::metadata(&ns).expect("ns").ino();
+            let joined = format!("/proc/{}/ns/net", holder.id());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::fs::metadata(&joined).map(|m| m.ino()).ok() != Some(want) {
+                assert!(std::time::Instant::now() < deadline, "holder never joined");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
         host_ok(
             d,
             &[
@@ -391,7 +402,28 @@ impl Outside {
             ])
             .spawn()
             .expect("server");
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Ready once its socket listens (`/proc/net/tcp` of that namespace, port 7000 = 1B58,
+        // state 0A = LISTEN).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let tcp = Command::new("nsenter")
+                .arg(&nsarg)
+                .args(["cat", "/proc/net/tcp"])
+                .output()
+                .expect("nsenter cat");
+            let listening = String::from_utf8_lossy(&tcp.stdout).lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && f[1].ends_with(":1B58") && f[3] == "0A"
+            });
+            if listening {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "outside server never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         Outside { ns, server }
     }
 }
@@ -427,21 +459,7 @@ fn nat_to_the_outside_next_to_a_drop_forward_policy_and_internal_networks() {
     assert_eq!(out.trim(), "198.18.0.1");
     // An internal network reaches its peers but not the outside.
     d.ok(&["network", "create", "--internal", "inner"]);
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "peer",
-        "--network",
-        "inner",
-        "busybox:latest",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    d.ok(&httpd(&["--name", "peer", "--network", "inner"]));
     let out = d.ok(&[
         "run",
         "--rm",
@@ -477,23 +495,14 @@ fn daemon_restart_keeps_addresses_names_and_ports() {
         return;
     };
     d.ok(&["network", "create", "keep"]);
-    d.ok(&[
-        "run",
-        "-d",
+    d.ok(&httpd(&[
         "--name",
         "srv",
         "--network",
         "keep",
         "-p",
         "127.0.0.1:18081:80",
-        "busybox:latest",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    ]));
     let ip = d.ok(&[
         "inspect",
         "-f",
@@ -626,23 +635,14 @@ fn docker_cli_network_commands_dns_options_and_ports() {
     assert!(docker(&["network", "ls", "--format", "{{.Name}}"])
         .lines()
         .any(|l| l == "dn"));
-    docker(&[
-        "run",
-        "-d",
+    docker(&httpd(&[
         "--name",
         "dweb",
         "--network",
         "dn",
         "-p",
         "18082:80",
-        "busybox:latest",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    ]));
     assert_eq!(docker(&["port", "dweb"]).trim(), "80/tcp -> 0.0.0.0:18082");
     let short = docker(&["inspect", "-f", "{{.Id}}", "dweb"]).trim()[..12].to_string();
     let out = host_get(&d, "http://127.0.0.1:18082/hostname");
@@ -708,9 +708,7 @@ fn docker_cli_network_commands_dns_options_and_ports() {
 fn container_mode_publish_all_udp_and_forwarded_names() {
     let Some(d) = busybox_daemon() else { return };
     d.ok(&["network", "create", "modes"]);
-    d.ok(&[
-        "run",
-        "-d",
+    d.ok(&httpd(&[
         "--name",
         "owner",
         "--network",
@@ -720,14 +718,7 @@ fn container_mode_publish_all_udp_and_forwarded_names() {
         "80",
         "-p",
         "15353:53/udp",
-        "busybox:latest",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    ]));
     // -P: a host port the kernel picked, reachable like any other.
     let port = d.ok(&["port", "owner", "80/tcp"]);
     let port = port
@@ -783,21 +774,7 @@ fn rules_of_containers_that_exited_while_the_daemon_was_down_are_removed() {
     let Some(mut d) = busybox_daemon() else {
         return;
     };
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "gone",
-        "-p",
-        "18083:80",
-        "busybox:latest",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    d.ok(&httpd(&["--name", "gone", "-p", "18083:80"]));
     let pid: i32 = d
         .ok(&["inspect", "-f", "{{.State.Pid}}", "gone"])
         .trim()
@@ -824,20 +801,6 @@ fn rules_of_containers_that_exited_while_the_daemon_was_down_are_removed() {
         "exited"
     );
     // Its port is free again.
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "next",
-        "-p",
-        "18083:80",
-        "busybox:latest",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    d.ok(&httpd(&["--name", "next", "-p", "18083:80"]));
     d.ok(&["rm", "-f", "gone", "next"]);
 }
